@@ -1,0 +1,18 @@
+# flowem: flow-matching priors for electron-microscopy inverse problems.
+# One rules file per stage; each rule calls one module of the flowem package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,3 @@
+from flowem.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The ``flowem`` command: one sub-command per stage module, imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from flowem import __version__
+from flowem.errors import FlowemError
+
+#: sub-command -> module with ``main(argv) -> int``; rules call these.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fetch": (
+        "flowem.fetch.command",
+        "fetch data files (cache -> mirrors -> HTTPS) and verify them",
+    ),
+    "check-structure": ("flowem.data.structure", "centre an atomic model and summarise it"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: flowem <command> [options]   (flowem {__version__})", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "Run 'flowem <command> --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"flowem: error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except FlowemError as exc:
+        print(f"flowem: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

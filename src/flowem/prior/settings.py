@@ -1,0 +1,91 @@
+"""Stage parameters of ``train-prior`` and ``sample-prior`` (the ``--params`` JSON).
+
+Defaults are the default (2-CPU, 30-minute pipeline) profile; the paper profile is in the
+config files. Unknown keys are an error so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from flowem.errors import ConfigError
+from flowem.prior.network import NetworkConfig
+
+T = TypeVar("T")
+
+
+def from_mapping(cls: type[T], values: dict[str, Any], section: str) -> T:
+    """Instantiate dataclass ``cls`` from ``values``, naming ``section`` in errors."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{section}: unknown keys {unknown}; known: {sorted(known)}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{section}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation of the flow-matching prior."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 2e-4
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    rotate: bool = True
+    bf16: bool = True
+    log_every: int = 25
+    checkpoint_every: int = 250
+    val_count: int = 64
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.network, dict):
+            object.__setattr__(self, "network", NetworkConfig.from_dict(self.network))
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train_prior.{name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or not self.lr > 0 or not self.grad_clip > 0:
+            raise ConfigError("train_prior: need warmup_steps >= 0, lr > 0 and grad_clip > 0")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrainSettings:
+        return from_mapping(cls, params, "train_prior")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["network"] = self.network.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """Unconditional sampling and the prior-quality measurement."""
+
+    n_samples: int = 256
+    solver: str = "euler"
+    steps: int = 50
+    rtol: float = 1e-3
+    atol: float = 1e-3
+    batch_size: int = 64
+    montage_count: int = 8
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.solver not in ("euler", "dopri5"):
+            raise ConfigError(f"sample_prior.solver must be 'euler' or 'dopri5', got {self.solver!r}")
+        if min(self.n_samples, self.steps, self.batch_size) < 1:
+            raise ConfigError("sample_prior: n_samples, steps and batch_size must be >= 1")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> SampleSettings:
+        return from_mapping(cls, params, "sample_prior")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

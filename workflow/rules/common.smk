@@ -1,0 +1,89 @@
+# Shared by every rules file: config validation, paths, input functions, wildcard constraints.
+import json
+import sys
+from pathlib import Path
+
+from snakemake.utils import Paramspace
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from flowem.config import validate as validate_config  # noqa: E402
+
+# Rules run `python -m flowem <command>`. The prefix puts src/ on PYTHONPATH (for the
+# conda environments of envs/, which do not install the package) and, without conda, the
+# Python that runs Snakemake first on PATH (the project's .venv under `make run`).
+# Cluster jobs parse this file again, so they get the same prefix.
+SRC = Path(workflow.basedir) / "src"
+_ON_PATH = (
+    ""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else f"export PATH={Path(sys.executable).parent}:$PATH; "
+)
+# (the prefix is formatted like a shell command, hence the doubled braces)
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH="
+    + str(SRC)
+    + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+    + _ON_PATH
+)
+
+config.update(validate_config(config))
+
+RESULTS = "results"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+PDB_ID = config["structure"]["pdb_id"].lower()
+
+
+wildcard_constraints:
+    pdb_id="[0-9][a-z0-9]{3}",
+
+
+def stage_params(*keys: str, **extra) -> str:
+    """The config sections ``keys`` (merged, plus ``extra``) as JSON for a command's --params."""
+    params = {}
+    for key in keys:
+        params.update(config[key])
+    params.update(extra)
+    return json.dumps(params, sort_keys=True, default=_plain)
+
+
+def _plain(value):
+    """numpy/pandas scalars (Paramspace values) as plain Python values."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def fetch_params() -> str:
+    return stage_params("data")
+
+
+def structure_params() -> str:
+    return stage_params("structure")
+
+
+def paramspace(table: str) -> Paramspace:
+    """A Paramspace over an ablation table (TSV, one column per parameter, one row per run)."""
+    import pandas as pd
+
+    return Paramspace(
+        pd.read_csv(config["ablations"][table], sep="\t"), filename_params="*"
+    )
+
+
+STRUCTURE_GRID = paramspace("structure")
+
+
+def structure_variant_params(wildcards) -> str:
+    return stage_params("structure", **STRUCTURE_GRID.instance(wildcards))
+
+
+def structure_variant_input(wildcards) -> str:
+    return f"resources/pdb/{STRUCTURE_GRID.instance(wildcards)['pdb_id'].lower()}.pdb"
+
+
+def all_targets() -> list[str]:
+    """Every stage's final outputs: what a plain `snakemake` builds."""
+    return [
+        f"{RESULTS}/data/structure/model.pdb",
+        f"{RESULTS}/data/structure/summary.csv",
+    ]
