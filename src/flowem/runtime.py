@@ -46,7 +46,7 @@ def pick_device(prefer: str = "auto"):
 
 
 def rng(seed: int, *keys: int) -> np.random.Generator:
-    """A numpy generator for ``(seed, *keys)``: independent streams, e.g. (seed, particle, sample)."""
+    """A numpy generator for ``(seed, *keys)``: independent streams (seed, particle, sample)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
 
 

@@ -65,9 +65,10 @@ def paramspace(table: str) -> Paramspace:
     """A Paramspace over an ablation table (TSV, one column per parameter, one row per run)."""
     import pandas as pd
 
-    return Paramspace(
-        pd.read_csv(config["ablations"][table], sep="\t"), filename_params="*"
-    )
+    path = Path(config["ablations"][table])
+    if not path.is_absolute() and not path.exists():  # relative to the workflow
+        path = Path(workflow.basedir) / path
+    return Paramspace(pd.read_csv(path, sep="\t"), filename_params="*")
 
 
 STRUCTURE_GRID = paramspace("structure")

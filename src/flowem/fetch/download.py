@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import time
 import urllib.error
@@ -58,7 +59,7 @@ def download(
             if 400 <= exc.code < 500:
                 raise
             last_error = exc
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
             last_error = exc
     raise ConnectionError(f"download of {url} failed after {retries + 1} tries: {last_error}")
 
@@ -80,7 +81,7 @@ def _download_once(url: str, part: Path, timeout_s: float) -> bool:
                 while chunk := response.read(CHUNK):
                     fh.write(chunk)
                     received += len(chunk)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, http.client.HTTPException) as exc:
                 log.warning("connection to %s dropped after %d bytes (%s)", url, received, exc)
                 return False
     return expected is None or received >= expected

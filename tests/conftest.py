@@ -1,0 +1,64 @@
+"""Shared fixtures: repository paths and small generated data (tests never use real data
+unless a test says so and skips when the mirror is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def mirror_dir() -> Path:
+    if not (MIRROR / "README.md").is_file():
+        pytest.skip("the shared data mirror is not present")
+    return MIRROR
+
+
+def pdb_atom_line(serial, name, resname, chain, resseq, xyz, element, record="ATOM") -> str:
+    """One fixed-column PDB ATOM/HETATM record."""
+    x, y, z = xyz
+    return (
+        f"{record:<6}{serial:>5} {name:<4} {resname:>3} {chain}{resseq:>4}    "
+        f"{x:8.3f}{y:8.3f}{z:8.3f}{1.0:6.2f}{20.0:6.2f}          {element:>2}"
+    )
+
+
+def toy_pdb_text(n_residues: int = 6, offset=(100.0, -50.0, 30.0), water=True, ligand=True) -> str:
+    """A small two-chain protein (backbone + CB, with H on chain A) plus one water and one ion."""
+    rng = np.random.default_rng(7)
+    lines, serial = [], 1
+    for chain, shift in (("A", 0.0), ("B", 12.0)):
+        for i in range(1, n_residues + 1):
+            base = np.array(offset) + np.array([shift, 3.8 * i, 1.5 * np.sin(i)])
+            atoms = [("N", "N"), ("CA", "C"), ("C", "C"), ("O", "O"), ("CB", "C")]
+            if chain == "A":
+                atoms.append(("H", "H"))
+            for name, el in atoms:
+                xyz = base + rng.normal(scale=1.2, size=3)
+                lines.append(pdb_atom_line(serial, name, "ALA", chain, i, xyz, el))
+                serial += 1
+        lines.append(f"TER   {serial:>5}      ALA {chain}{n_residues:>4}")
+        serial += 1
+    if water:
+        lines.append(pdb_atom_line(serial, "O", "HOH", "W", 1, (90.0, 0.0, 0.0), "O", "HETATM"))
+        serial += 1
+    if ligand:
+        lines.append(pdb_atom_line(serial, "ZN", "ZN", "Z", 1, (95.0, 5.0, 5.0), "ZN", "HETATM"))
+    return "\n".join([*lines, "END", ""])
+
+
+@pytest.fixture
+def toy_pdb(tmp_path: Path) -> Path:
+    path = tmp_path / "toy.pdb"
+    path.write_text(toy_pdb_text())
+    return path

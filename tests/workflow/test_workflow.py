@@ -1,0 +1,216 @@
+"""The Snakemake layer: dry-runs of every config and profile, lint, formatting, config schema."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.conftest import REPO, toy_pdb_text
+
+from flowem.config import load_config, load_schema, validate
+from flowem.errors import ConfigError
+
+RULES = ("fetch_structure", "check_structure")
+
+
+def snakemake(*args: str, workdir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.mark.parametrize(
+    "configfile", ["config/config.yaml", "config/paper.yaml", "config/test.yaml"]
+)
+def test_dry_run_of_each_config(tmp_path, configfile):
+    proc = snakemake("-n", "--cores", "2", "--configfile", str(REPO / configfile), workdir=tmp_path)
+    counts = job_counts(proc.stdout)
+    for rule in RULES:
+        assert counts.get(rule) == 1, proc.stdout
+
+
+def test_slurm_profile_dry_run_shows_resources(tmp_path):
+    proc = snakemake(
+        "-n",
+        "--executor",
+        "slurm",
+        "--workflow-profile",
+        str(REPO / "workflow/profiles/slurm"),
+        "--configfile",
+        str(REPO / "config/paper.yaml"),
+        workdir=tmp_path,
+    )
+    blocks = re.split(r"^rule ", proc.stdout, flags=re.M)[1:]
+    resources = {b.split(":")[0]: re.search(r"resources: (.*)", b)[1] for b in blocks}
+    for rule in RULES:
+        assert "slurm_partition=cpu" in resources[rule]
+        assert re.search(r"mem_mb=\d+", resources[rule]) and re.search(
+            r"runtime=\d+", resources[rule]
+        )
+    assert "mem_mb=4000" in resources["check_structure"]  # the profile's set-resources applies
+
+
+def test_ablation_grid_expands_table_rows(tmp_path):
+    proc = snakemake("-n", "--cores", "1", "ablation_structure", workdir=tmp_path)
+    counts = job_counts(proc.stdout)
+    table = (REPO / "config/ablations/structure.tsv").read_text().splitlines()
+    assert counts["check_structure_variant"] == len(table) - 1
+    assert "results/ablations/structure/pdb_id~2cg9_waters~True/summary.csv" in proc.stdout
+
+
+def test_lint_is_clean():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--lint",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_is_clean():
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    proc = subprocess.run(
+        [str(snakefmt), "--check", "Snakefile", "workflow/rules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["seed=-1"], "config key 'seed': -1 is less than the minimum of 0"),
+        (["bogus=1"], "unknown config key 'bogus'"),
+        (["device=tpu"], "config key 'device': 'tpu' does not match"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, override, message):
+    proc = snakemake("-n", "--cores", "1", "--config", *override, workdir=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert "Job stats" not in proc.stdout
+
+
+def test_schema_names_nested_keys_and_fills_defaults():
+    resolved = validate({"data": {"retries": 2}})
+    assert resolved["data"]["retries"] == 2
+    assert resolved["data"]["mirrors"] == ["../shared/data"]  # default filled in
+    assert resolved["structure"]["pdb_id"] == "3J9I"
+    with pytest.raises(ConfigError, match=r"config key 'data.retries': 'three' is not of type"):
+        validate({"data": {"retries": "three"}})
+    with pytest.raises(ConfigError, match=r"unknown config key 'structure.bfactor'"):
+        validate({"structure": {"bfactor": 20}})
+
+
+def test_configs_are_valid_and_paper_overrides_default():
+    default = load_config(REPO / "config/config.yaml")
+    paper = load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
+    assert default["scale"] == "default" and paper["scale"] == "paper"
+    assert paper["structure"] == default["structure"]
+
+
+def _schema_keys(schema: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for name, sub in schema.get("properties", {}).items():
+        keys.append(prefix + name)
+        if sub.get("type") == "object":
+            keys += _schema_keys(sub, f"{prefix}{name}.")
+    return keys
+
+
+def test_config_readme_documents_every_key():
+    readme = (REPO / "config/README.md").read_text()
+    missing = [k for k in _schema_keys(load_schema()) if f"`{k}`" not in readme]
+    assert not missing, f"config/README.md lacks: {missing}"
+
+
+def test_default_config_file_lists_every_key():
+    """config/config.yaml spells out every key, so it doubles as a complete example."""
+    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    missing = []
+    for key in _schema_keys(load_schema()):
+        node = default
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            missing.append(key)
+    assert not missing, f"config/config.yaml lacks {missing}"
+
+
+@pytest.mark.slow
+def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
+    """The whole default DAG on a generated structure from a local mirror, offline, twice."""
+    mirror = tmp_path / "mirror"
+    (mirror / "pdb").mkdir(parents=True)
+    (mirror / "pdb" / "1toy.pdb").write_text(toy_pdb_text())
+    config = tmp_path / "e2e.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"mirrors": [str(mirror)], "allow_network": False},
+                "structure": {"pdb_id": "1TOY"},
+            }
+        )
+    )
+    outputs = []
+    for run in ("a", "b"):
+        workdir = tmp_path / run
+        snakemake(
+            "--cores",
+            "2",
+            "--configfile",
+            str(REPO / "config/test.yaml"),
+            str(config),
+            workdir=workdir,
+        )
+        summary = workdir / "results/data/structure/summary.csv"
+        outputs.append(summary.read_bytes())
+        assert (workdir / "results/data/structure/config.json").is_file()
+        assert (workdir / "results/logs/check_structure.log").stat().st_size > 0
+        assert (workdir / "results/benchmarks/check_structure.tsv").is_file()
+        # resources/ links to the mirror: nothing copied
+        assert (workdir / "resources/pdb/1toy.pdb").is_symlink()
+    assert outputs[0] == outputs[1]
+    again = snakemake(
+        "--cores",
+        "1",
+        "--configfile",
+        str(REPO / "config/test.yaml"),
+        str(config),
+        workdir=tmp_path / "a",
+    )
+    assert "Nothing to be done" in again.stdout + again.stderr
