@@ -187,3 +187,42 @@ def test_real_mirror_files_verify(mirror_dir, tmp_path):
         path = fetch(file_id, mirrors=[mirror_dir], cache_dir=tmp_path, allow_network=False)
         assert sha256sum(path) == lookup(file_id).sha256
         assert Path(path).is_symlink()  # linked, never copied
+
+
+def test_empiar_entry_and_file_from_a_local_server(tmp_path):
+    """The EMPIAR code path end to end against a local copy of the EMPIAR layout."""
+    import json
+    from functools import partial
+
+    from flowem.fetch import empiar_entry, empiar_file
+
+    root = tmp_path / "www"
+    (root / "api").mkdir(parents=True)
+    (root / "api" / "EMPIAR-10025").write_text(json.dumps({"EMPIAR-10025": {"title": "T20S"}}))
+    (root / "files" / "10025" / "data" / "stacks").mkdir(parents=True)
+    (root / "files" / "10025" / "data" / "stacks" / "p.mrcs").write_bytes(PAYLOAD)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=root))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        meta = fetch(
+            empiar_entry(10025, api_url=base + "/api/EMPIAR-{entry}"),
+            mirrors=[],
+            cache_dir=tmp_path / "cache",
+        )
+        stack = fetch(
+            empiar_file(10025, "stacks/p.mrcs", SHA, files_url=base + "/files/{entry}/data/{path}"),
+            mirrors=[],
+            cache_dir=tmp_path / "cache",
+        )
+    finally:
+        httpd.shutdown()
+    assert json.loads(meta.read_text())["EMPIAR-10025"]["title"] == "T20S"
+    assert meta == tmp_path / "cache" / "empiar" / "10025" / "entry.json"
+    assert stack == tmp_path / "cache" / "empiar" / "10025" / "data" / "stacks" / "p.mrcs"
+    assert sha256sum(stack) == SHA

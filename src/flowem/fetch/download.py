@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 log = logging.getLogger("flowem.fetch")
 
 CHUNK = 1 << 20
@@ -76,11 +78,25 @@ def _download_once(url: str, part: Path, timeout_s: float) -> bool:
         length = response.headers.get("Content-Length")
         expected = int(length) if length is not None else None
         received = 0
-        with open(part, mode) as fh:
+        start = have if resumed else 0
+        total = start + expected if expected is not None else None
+        with (
+            open(part, mode) as fh,
+            tqdm(
+                total=total,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                desc=part.name[:-5],
+                disable=None,
+                leave=False,
+            ) as bar,
+        ):
             try:
                 while chunk := response.read(CHUNK):
                     fh.write(chunk)
                     received += len(chunk)
+                    bar.update(len(chunk))
             except (OSError, TimeoutError, http.client.HTTPException) as exc:
                 log.warning("connection to %s dropped after %d bytes (%s)", url, received, exc)
                 return False

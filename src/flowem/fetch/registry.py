@@ -85,17 +85,18 @@ def pdb_file(pdb_id: str, fmt: str = "pdb") -> DataFile:
     return _KNOWN.get(file_id) or DataFile(file_id, RCSB_URL.format(pdb_id=pdb_id.upper(), fmt=fmt))
 
 
-def empiar_entry(entry: int) -> DataFile:
-    """The EMPIAR entry's metadata (JSON from the EMPIAR REST API)."""
-    return DataFile(f"empiar/{entry}/entry.json", EMPIAR_API_URL.format(entry=entry))
+def empiar_entry(entry: int, api_url: str = EMPIAR_API_URL) -> DataFile:
+    """The EMPIAR entry's metadata (JSON from the EMPIAR REST API, or a server like it)."""
+    return DataFile(f"empiar/{entry}/entry.json", api_url.format(entry=entry))
 
 
-def empiar_file(entry: int, path: str, sha256: str | None = None) -> DataFile:
+def empiar_file(
+    entry: int, path: str, sha256: str | None = None, files_url: str = EMPIAR_FILES_URL
+) -> DataFile:
     """A file of an EMPIAR entry, ``path`` relative to the entry's ``data/`` folder."""
     path = path.lstrip("/")
-    return DataFile(
-        f"empiar/{entry}/data/{path}", EMPIAR_FILES_URL.format(entry=entry, path=path), sha256
-    )
+    url = files_url.format(entry=entry, path=path)
+    return DataFile(f"empiar/{entry}/data/{path}", url, sha256)
 
 
 def lookup(file_id: str) -> DataFile:
