@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fetch data files (cache -> mirrors -> HTTPS) and verify them",
     ),
     "check-structure": ("flowem.data.structure", "centre an atomic model and summarise it"),
+    "report": ("flowem.report.build", "build the run's summary page results/report/index.html"),
 }
 
 

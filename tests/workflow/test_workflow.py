@@ -14,7 +14,7 @@ from tests.conftest import REPO, toy_pdb_text
 from flowem.config import load_config, load_schema, validate
 from flowem.errors import ConfigError
 
-RULES = ("fetch_structure", "check_structure")
+RULES = ("fetch_structure", "check_structure", "report")
 
 
 def snakemake(*args: str, workdir: Path, check: bool = True) -> subprocess.CompletedProcess:

@@ -82,9 +82,23 @@ def structure_variant_input(wildcards) -> str:
     return f"resources/pdb/{STRUCTURE_GRID.instance(wildcards)['pdb_id'].lower()}.pdb"
 
 
-def all_targets() -> list[str]:
-    """Every stage's final outputs: what a plain `snakemake` builds."""
+def report_params() -> str:
+    return stage_params("report", scale=config["scale"], config=config)
+
+
+def results_root(wildcards, output) -> str:
+    """The results folder, from the report page's path (results/report/index.html)."""
+    return str(Path(output.page).parents[1])
+
+
+def stage_targets() -> list[str]:
+    """Every stage's final outputs (what the report summarises)."""
     return [
         f"{RESULTS}/data/structure/model.pdb",
         f"{RESULTS}/data/structure/summary.csv",
     ]
+
+
+def all_targets() -> list[str]:
+    """What a plain `snakemake` builds: every stage's outputs and the report page."""
+    return [*stage_targets(), f"{RESULTS}/report/index.html"]

@@ -1,0 +1,81 @@
+"""Image-quality metrics of every stage: numpy in, floats (or curves) out, one image at a time.
+
+Full reference: :func:`psnr`, :func:`ssim` (explicit ``data_range``), :func:`frc` /
+:func:`fsc` and their resolutions. No reference: :func:`niqe`, :func:`decorrelation_resolution`.
+Aggregation over images: :func:`summarize`, :func:`win_rate`, :func:`wilson_interval`.
+Paired real data: :func:`register_translation` / :func:`register_optical_flow` first.
+"""
+
+from flowem.metrics.decorrelation import (
+    Decorrelation,
+    decorrelation_analysis,
+    decorrelation_resolution,
+)
+from flowem.metrics.fidelity import (
+    batch_psnr,
+    batch_ssim,
+    per_image,
+    psnr,
+    reference_range,
+    ssim,
+)
+from flowem.metrics.fourier_shells import (
+    THRESHOLDS,
+    fourier_correlation,
+    frc,
+    frc_resolution,
+    fsc,
+    fsc_resolution,
+    resolutions,
+    threshold_curve,
+)
+from flowem.metrics.niqe import (
+    NiqeModel,
+    fit_niqe_model,
+    natural_model,
+    niqe,
+    read_niqe_model,
+    write_niqe_model,
+)
+from flowem.metrics.registration import (
+    Registration,
+    align,
+    register_optical_flow,
+    register_translation,
+)
+from flowem.metrics.statistics import Summary, WinRate, summarize, wilson_interval, win_rate
+
+__all__ = [
+    "THRESHOLDS",
+    "Decorrelation",
+    "NiqeModel",
+    "Registration",
+    "Summary",
+    "WinRate",
+    "align",
+    "batch_psnr",
+    "batch_ssim",
+    "decorrelation_analysis",
+    "decorrelation_resolution",
+    "fit_niqe_model",
+    "fourier_correlation",
+    "frc",
+    "frc_resolution",
+    "fsc",
+    "fsc_resolution",
+    "natural_model",
+    "niqe",
+    "per_image",
+    "psnr",
+    "read_niqe_model",
+    "reference_range",
+    "register_optical_flow",
+    "register_translation",
+    "resolutions",
+    "ssim",
+    "summarize",
+    "threshold_curve",
+    "wilson_interval",
+    "win_rate",
+    "write_niqe_model",
+]
