@@ -15,6 +15,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fetch data files (cache -> mirrors -> HTTPS) and verify them",
     ),
     "check-structure": ("flowem.data.structure", "centre an atomic model and summarise it"),
+    "flowdps": ("flowem.flowdps.run", "FlowDPS posterior sampling of one shard of particles"),
+    "gather-flowdps": ("flowem.flowdps.gather", "join FlowDPS shards into one result folder"),
+    "baseline": (
+        "flowem.flowdps.baseline",
+        "classical phase retrieval (wiener, iterative, poisson_tv)",
+    ),
+    "tune-retrieval": ("flowem.flowdps.tune", "tune a retrieval method on validation particles"),
+    "evaluate-flowdps": ("flowem.flowdps.evaluate", "metrics, win rates and figures of FlowDPS"),
     "report": ("flowem.report.build", "build the run's summary page results/report/index.html"),
 }
 

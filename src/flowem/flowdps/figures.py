@@ -1,0 +1,64 @@
+"""Figures of the FlowDPS stage (matplotlib, written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from flowem.report.figures import save_figure
+
+ROW_ORDER = ("iterative", "flowdps")
+
+
+def plot_reconstructions(path, counts, aligned: dict, truth, std=None, count: int = 6) -> Path:
+    """The paper's Fig. 1 layout: raw measurement / iterative baseline / FlowDPS, then the
+    ground truth and the posterior std (when known), one column per particle."""
+    count = min(count, len(counts))
+    rows = [("measurement (counts)", counts)]
+    rows += [(f"{name} (rad)", aligned[name]) for name in ROW_ORDER if name in aligned]
+    rows += [(f"{n} (rad)", a) for n, a in aligned.items() if n not in ROW_ORDER]
+    if truth is not None:
+        rows.append(("ground truth (rad)", truth))
+    if std is not None:
+        rows.append(("posterior std (rad)", std))
+    fig, axes = plt.subplots(
+        len(rows), count, figsize=(1.6 * count + 1.2, 1.6 * len(rows)), squeeze=False
+    )
+    for r, (label, images) in enumerate(rows):
+        for c in range(count):
+            ax = axes[r, c]
+            if label.startswith(("measurement", "posterior")) or truth is None:
+                lo, hi = np.percentile(images[c], [1, 99])
+            else:
+                lo, hi = float(truth[c].min()), float(truth[c].max())
+            ax.imshow(images[c], cmap="gray", vmin=lo, vmax=hi)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=7)
+            if r == 0:
+                ax.set_title(f"particle {c}", fontsize=8)
+    fig.suptitle("Single-shot phase retrieval (phase shown on the ground truth's grey scale)")
+    return save_figure(fig, path)
+
+
+def plot_frc_curves(path, curves: dict) -> Path:
+    """Mean FRC between reconstruction and ground truth per method, with 0.5 and 1/7 lines."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, items in curves.items():
+        freqs = items[0][0]
+        mean = np.nanmean(np.stack([curve for _, curve in items]), axis=0)
+        ax.plot(freqs, mean, label=name)
+    for level, style in ((0.5, "--"), (1 / 7, ":")):
+        ax.axhline(level, color="grey", linestyle=style, linewidth=0.8)
+    ax.set_xlabel("spatial frequency (1/A)")
+    ax.set_ylabel("FRC with ground truth")
+    ax.set_ylim(-0.2, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("Fourier ring correlation (mean over test particles)")
+    return save_figure(fig, path)
