@@ -10,6 +10,7 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/sip.smk"
 include: "workflow/rules/report.smk"
 
 

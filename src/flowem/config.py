@@ -46,13 +46,27 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
-def _message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+def _allowed_keys(subschema: Mapping[str, Any], root: Mapping[str, Any]) -> list[str]:
+    """Keys a mapping may hold: its own properties and those of a local ``$ref``."""
+    keys = set(subschema.get("properties", {}))
+    ref = subschema.get("$ref", "")
+    if ref.startswith("#/"):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node[part]
+        keys |= set(node.get("properties", {}))
+    return sorted(keys)
+
+
+def _message(error: jsonschema.ValidationError, root: Mapping[str, Any]) -> str:
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed_keys(error.schema, root)
         unknown = sorted(set(error.instance) - set(allowed))
         where = _key_path(error)
         keys = ", ".join(f"'{k}'" if where == "<top level>" else f"'{where}.{k}'" for k in unknown)
         return f"unknown config key {keys}; allowed here: {', '.join(allowed)}"
+    if error.validator == "oneOf":
+        return f"config key '{_key_path(error)}': {error.instance!r} is not a valid value"
     return f"config key '{_key_path(error)}': {error.message}"
 
 
@@ -79,7 +93,9 @@ def validate(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(resolved), key=lambda e: list(e.absolute_path))
     if errors:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_message(e) for e in errors))
+        raise ConfigError(
+            "invalid configuration:\n  " + "\n  ".join(_message(e, schema) for e in errors)
+        )
     return resolved
 
 

@@ -14,7 +14,9 @@ from tests.conftest import REPO, toy_pdb_text
 from flowem.config import load_config, load_schema, validate
 from flowem.errors import ConfigError
 
-RULES = ("fetch_structure", "check_structure", "report")
+# jobs of the default DAG: T20S and Hsp90 fetched, three SIP experiments
+JOBS = {"fetch_structure": 2, "check_structure": 1, "sip_fit": 3, "report": 1}
+RULES = tuple(JOBS)
 
 
 def snakemake(*args: str, workdir: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -45,8 +47,8 @@ def job_counts(output: str) -> dict[str, int]:
 def test_dry_run_of_each_config(tmp_path, configfile):
     proc = snakemake("-n", "--cores", "2", "--configfile", str(REPO / configfile), workdir=tmp_path)
     counts = job_counts(proc.stdout)
-    for rule in RULES:
-        assert counts.get(rule) == 1, proc.stdout
+    for rule, count in JOBS.items():
+        assert counts.get(rule) == count, proc.stdout
 
 
 def test_slurm_profile_dry_run_shows_resources(tmp_path):
@@ -177,12 +179,14 @@ def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
     mirror = tmp_path / "mirror"
     (mirror / "pdb").mkdir(parents=True)
     (mirror / "pdb" / "1toy.pdb").write_text(toy_pdb_text())
+    (mirror / "pdb" / "2toy.pdb").write_text(toy_pdb_text(n_residues=8))  # SIP's protein
     config = tmp_path / "e2e.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "data": {"mirrors": [str(mirror)], "allow_network": False},
                 "structure": {"pdb_id": "1TOY"},
+                "sip": {"protein": {"structure": "pdb/2toy.pdb"}},
             }
         )
     )

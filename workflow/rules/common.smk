@@ -37,6 +37,7 @@ PDB_ID = config["structure"]["pdb_id"].lower()
 
 wildcard_constraints:
     pdb_id="[0-9][a-z0-9]{3}",
+    experiment="1d|nanocluster|protein",
 
 
 def stage_params(*keys: str, **extra) -> str:
@@ -82,6 +83,25 @@ def structure_variant_input(wildcards) -> str:
     return f"resources/pdb/{STRUCTURE_GRID.instance(wildcards)['pdb_id'].lower()}.pdb"
 
 
+def sip_params(wildcards) -> str:
+    return json.dumps(config["sip"][wildcards.experiment], sort_keys=True)
+
+
+def sip_structure(wildcards) -> list[str]:
+    """The protein experiment reads its structure through the fetch rule."""
+    if wildcards.experiment != "protein":
+        return []
+    return [f"resources/{config['sip']['protein']['structure']}"]
+
+
+def sip_structure_option(wildcards, input) -> str:
+    return f"--structure {input.structure[0]}" if input.structure else ""
+
+
+def sip_outdir(wildcards, output) -> str:
+    return str(Path(output.metrics).parent)
+
+
 def report_params() -> str:
     return stage_params("report", scale=config["scale"], config=config)
 
@@ -96,6 +116,10 @@ def stage_targets() -> list[str]:
     return [
         f"{RESULTS}/data/structure/model.pdb",
         f"{RESULTS}/data/structure/summary.csv",
+        *expand(
+            f"{RESULTS}/sip/{{experiment}}/metrics.json",
+            experiment=config["sip"]["experiments"],
+        ),
     ]
 
 

@@ -1,0 +1,142 @@
+"""Runs of the image experiments (nanocluster, protein): flow, baseline, metrics, figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from flowem.io import write_table
+from flowem.runtime import rng, torch_generator
+from flowem.sip import figures
+from flowem.sip.baseline import fit_discrete_states
+from flowem.sip.experiments import Experiment, build_experiment
+from flowem.sip.flow import run_flow
+from flowem.sip.losses import energy_distance, make_loss
+from flowem.sip.protein import random_rotation_matrices
+from flowem.sip.settings import FlowSettings
+
+
+def to_tensor(values: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values), dtype=torch.float32)
+
+
+@torch.no_grad()
+def simulate(exp: Experiment, theta: np.ndarray, gen: torch.Generator, batch: int = 256):
+    """Noisy data of parameters ``theta`` (one fresh omega each), in batches, as a tensor."""
+    return torch.cat(
+        [
+            exp.forward(to_tensor(chunk), gen)
+            for chunk in np.array_split(theta, max(1, len(theta) // batch))
+        ]
+    )
+
+
+def _energy(a, b, chunk_size: int = 512) -> float:
+    """Squared energy distance; float64 for parameters, float32 (GEMM) for images."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    dtype = torch.float64 if a.reshape(len(a), -1).shape[1] <= 16 else torch.float32
+    with torch.no_grad():
+        return float(energy_distance(a.to(dtype), b.to(dtype), chunk_size=chunk_size))
+
+
+def particles_table(theta: np.ndarray, names: list[str], **extra) -> pd.DataFrame:
+    table = pd.DataFrame(theta, columns=names)
+    for key, value in extra.items():
+        table[key] = value
+    return table
+
+
+def run_images(
+    name: str, s: FlowSettings, outdir: Path, seed: int, progress: bool, structure: str | None
+) -> dict[str, Any]:
+    exp = build_experiment(name, s, structure)
+    theta_true = exp.true_sampler(s.n_observed, rng(seed, 1))
+    observed = simulate(exp, theta_true, torch_generator(seed, 2))
+    initial = exp.initial_sampler(s.n_particles, rng(seed, 3))
+    monitor = lambda th: {"param_energy": _energy(th.double(), theta_true)}  # noqa: E731
+    loss_fn = make_loss(s.loss, s.kernel_bandwidth, chunk_size=s.chunk_size)
+    result = run_flow(
+        to_tensor(initial),
+        exp.forward,
+        observed,
+        loss_fn,
+        lr=s.lr,
+        iterations=s.iterations,
+        generator=torch_generator(seed, 4),
+        batch_size=s.batch_size,
+        log_every=s.log_every,
+        monitor=monitor,
+        progress=progress,
+        desc=f"sip {name} {s.loss}",
+    )
+    final = result.particles.numpy()
+    gen = torch_generator(seed, 7)
+    metrics: dict[str, Any] = {
+        "loss": s.loss,
+        "param_energy_distance_initial": _energy(initial, theta_true),
+        "param_energy_distance_final": _energy(final, theta_true),
+        "image_energy_distance_initial": _energy(simulate(exp, initial, gen), observed),
+        "image_energy_distance_final": _energy(simulate(exp, final, gen), observed),
+        "seconds": round(result.seconds, 3),
+        "iterations": result.iterations,
+        "seconds_per_iteration": round(result.seconds / max(result.iterations, 1), 4),
+        **exp.info,
+    }
+    noise = s.sigma if name == "nanocluster" else s.noise_sigma
+    if name == "nanocluster":
+        clean = lambda th: exp.forward.clean(th).reshape(th.shape[0], 1, -1)  # noqa: E731
+    else:
+        rot_gen = torch_generator(seed, 8)
+        rots = random_rotation_matrices(s.baseline_rotations, rot_gen)
+        clean = lambda th: exp.forward.clean(  # noqa: E731
+            th.repeat_interleave(len(rots), 0), rots.repeat(th.shape[0], 1, 1)
+        ).reshape(th.shape[0], len(rots), -1)
+    states = fit_discrete_states(
+        clean,
+        observed,
+        to_tensor(exp.initial_sampler(s.baseline_states, rng(seed, 6))),
+        noise,
+        iterations=s.baseline_iterations,
+        lr=s.baseline_lr,
+        generator=torch_generator(seed, 6),
+        batch_size=getattr(s, "baseline_batch_size", s.batch_size),
+        progress=progress,
+    )
+    baseline_draws = states.sample(s.n_particles, rng(seed, 9))
+    metrics["baseline"] = {
+        "states": s.baseline_states,
+        "param_energy_distance_final": _energy(baseline_draws, theta_true),
+        "image_energy_distance_final": _energy(simulate(exp, baseline_draws, gen), observed),
+        "seconds": round(states.seconds, 3),
+    }
+    names = exp.param_names
+    write_table(outdir / "particles.csv", particles_table(final, names))
+    write_table(outdir / "particles_initial.csv", particles_table(initial, names))
+    write_table(outdir / "true_parameters.csv", particles_table(theta_true, names))
+    write_table(outdir / "history.csv", pd.DataFrame(result.history))
+    write_table(
+        outdir / "baseline_states.csv",
+        particles_table(states.states.numpy(), names, weight=states.weights.numpy()),
+    )
+    sets = {"initial": initial, "estimated": final, "true": theta_true}
+    if name == "nanocluster":
+        figures.parameter_scatter(outdir / "parameter_densities.png", sets, states.states.numpy())
+        views = {k: simulate(exp, v[: s.n_particles], gen).numpy() for k, v in sets.items()}
+        figures.image_pca(outdir / "image_pca.png", views, "noisy images, PCA")
+    else:
+        baseline = (states.states.numpy(), states.weights.numpy())
+        figures.mode_marginals(outdir / "mode_marginals.png", sets, names, baseline)
+        fixed = torch.eye(3)  # viewing direction fixed so only the conformation varies
+        views = {}
+        for key, theta in sets.items():
+            th = to_tensor(theta[: s.pca_images])
+            with torch.no_grad():
+                clean_images = exp.forward.clean(th, fixed.expand(len(th), 3, 3))
+                noise_draw = torch.randn(clean_images.shape, generator=gen)
+            views[key] = (clean_images + s.noise_sigma * noise_draw).numpy()
+        figures.image_pca(outdir / "image_pca.png", views, "noisy images, fixed view, PCA")
+    return metrics

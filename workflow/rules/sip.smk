@@ -1,0 +1,32 @@
+# Stage 5, SIP: cryo-EM as a stochastic inverse problem, by particle Wasserstein gradient flows.
+
+
+rule sip_fit:
+    input:
+        structure=sip_structure,
+    output:
+        metrics=report(
+            f"{RESULTS}/sip/{{experiment}}/metrics.json",
+            caption="../report/metrics_sip.rst",
+            category="SIP",
+            subcategory="{experiment}",
+        ),
+    log:
+        f"{LOGS}/sip_fit/{{experiment}}.log",
+    benchmark:
+        f"{BENCH}/sip_fit/{{experiment}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        sip=sip_params,
+        outdir=sip_outdir,
+        structure=sip_structure_option,
+        seed=config["seed"],
+    shell:
+        "python -m flowem sip-fit --experiment {wildcards.experiment} --outdir {params.outdir} "
+        "{params.structure} --params {params.sip:q} --seed {params.seed} "
+        "--threads {threads} --no-progress --log {log}"
