@@ -15,6 +15,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fetch data files (cache -> mirrors -> HTTPS) and verify them",
     ),
     "check-structure": ("flowem.data.structure", "centre an atomic model and summarise it"),
+    "simulate-phase-maps": ("flowem.data.phase_maps", "exit-wave phase maps from an atomic model"),
+    "simulate-particles": ("flowem.data.particles", "Poisson particle images of val/test maps"),
+    "preprocess-particles": ("flowem.data.preprocess", "real particles: MRC + STAR to counts"),
     "flowdps": ("flowem.flowdps.run", "FlowDPS posterior sampling of one shard of particles"),
     "gather-flowdps": ("flowem.flowdps.gather", "join FlowDPS shards into one result folder"),
     "baseline": (

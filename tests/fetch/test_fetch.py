@@ -177,8 +177,10 @@ def test_registry_urls():
     assert lookup("empiar/10025/data/a/b.mrc").url == (
         "https://ftp.ebi.ac.uk/empiar/world_availability/10025/data/a/b.mrc"
     )
-    with pytest.raises(KeyError, match="unknown data file id"):
-        lookup("nothing/here.txt")
+    local = lookup("my_lab/particles.star")  # local data: mirror or cache only
+    assert local.url is None and local.sha256 is None
+    with pytest.raises(KeyError, match="not a data file id"):
+        lookup("../outside.txt")
 
 
 def test_real_mirror_files_verify(mirror_dir, tmp_path):

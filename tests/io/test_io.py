@@ -167,3 +167,10 @@ def test_json_converts_numpy(tmp_path):
 
     write_json(tmp_path / "m.json", {"x": np.float32(1.5), "v": np.arange(3)})
     assert json.loads((tmp_path / "m.json").read_text()) == {"x": 1.5, "v": [0, 1, 2]}
+
+
+def test_mrc_writes_are_byte_identical(tmp_path):
+    data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    write_mrc(tmp_path / "a.mrcs", data, 2.0)
+    write_mrc(tmp_path / "b.mrcs", data, 2.0)
+    assert (tmp_path / "a.mrcs").read_bytes() == (tmp_path / "b.mrcs").read_bytes()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from tests.conftest import REPO, toy_pdb_text
@@ -15,7 +17,16 @@ from flowem.config import load_config, load_schema, validate
 from flowem.errors import ConfigError
 
 # jobs of the default DAG: T20S and Hsp90 fetched, three SIP experiments
-JOBS = {"fetch_structure": 2, "check_structure": 1, "sip_fit": 3, "report": 1}
+JOBS = {
+    "fetch_structure": 2,
+    "check_structure": 1,
+    "simulate_phase_maps": 1,
+    "simulate_particles": 1,
+    "fetch_particles": 1,
+    "preprocess_particles": 1,
+    "sip_fit": 3,
+    "report": 1,
+}
 RULES = tuple(JOBS)
 
 
@@ -165,12 +176,47 @@ def test_default_config_file_lists_every_key():
     default = yaml.safe_load((REPO / "config/config.yaml").read_text())
     missing = []
     for key in _schema_keys(load_schema()):
-        node = default
+        node, present = default, True
         for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
+            present = isinstance(node, dict) and part in node
+            if not present:
+                break
+            node = node[part]
+        if not present:
             missing.append(key)
     assert not missing, f"config/config.yaml lacks {missing}"
+
+
+def write_toy_particles(folder: Path) -> None:
+    """Three noisy 48 x 48 'particles' at 2 A/px and their RELION 3.1 STAR file."""
+    import starfile
+
+    from flowem.io import write_mrc
+
+    folder.mkdir(parents=True)
+    gen = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    blob = -np.exp(-((yy - 24) ** 2 + (xx - 24) ** 2) / 60.0)
+    write_mrc(folder / "toy.mrcs", (blob + 0.3 * gen.normal(size=(3, 48, 48))).astype("f4"), 2.0)
+    optics = pd.DataFrame(
+        {
+            "rlnOpticsGroup": [1],
+            "rlnImagePixelSize": [2.0],
+            "rlnVoltage": [300.0],
+            "rlnSphericalAberration": [2.7],
+            "rlnAmplitudeContrast": [0.07],
+        }
+    )
+    particles = pd.DataFrame(
+        {
+            "rlnImageName": [f"{i + 1}@toy.mrcs" for i in range(3)],
+            "rlnDefocusU": 15000.0,
+            "rlnDefocusV": 14000.0,
+            "rlnDefocusAngle": 0.0,
+            "rlnOpticsGroup": 1,
+        }
+    )
+    starfile.write({"optics": optics, "particles": particles}, folder / "toy.star")
 
 
 @pytest.mark.slow
@@ -180,6 +226,7 @@ def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
     (mirror / "pdb").mkdir(parents=True)
     (mirror / "pdb" / "1toy.pdb").write_text(toy_pdb_text())
     (mirror / "pdb" / "2toy.pdb").write_text(toy_pdb_text(n_residues=8))  # SIP's protein
+    write_toy_particles(mirror / "particles")
     config = tmp_path / "e2e.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -187,6 +234,7 @@ def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
                 "data": {"mirrors": [str(mirror)], "allow_network": False},
                 "structure": {"pdb_id": "1TOY"},
                 "sip": {"protein": {"structure": "pdb/2toy.pdb"}},
+                "real_particles": {"stack": "particles/toy.mrcs", "star": "particles/toy.star"},
             }
         )
     )

@@ -33,6 +33,16 @@ RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 PDB_ID = config["structure"]["pdb_id"].lower()
+REAL = config["real_particles"]["name"]
+#: keys of phase_maps that simulate_particles needs to re-make the same maps at full size
+GEOMETRY_KEYS = (
+    "size_px",
+    "pixel_size_a",
+    "bin_factor",
+    "voltage_kv",
+    "b_factor_a2",
+    "pad_factor",
+)
 
 
 wildcard_constraints:
@@ -56,6 +66,42 @@ def _plain(value):
 
 def fetch_params() -> str:
     return stage_params("data")
+
+
+def output_folder(wildcards, output) -> str:
+    """The folder of a rule's first output (commands take --out-dir)."""
+    return str(Path(output[0]).parent)
+
+
+def structure_options() -> dict:
+    return {k: config["structure"][k] for k in ("hydrogens", "waters")}
+
+
+def phase_map_params() -> str:
+    return stage_params("phase_maps", **structure_options())
+
+
+def particle_params() -> str:
+    geometry = {k: config["phase_maps"][k] for k in GEOMETRY_KEYS}
+    return stage_params("particles", **geometry, **structure_options())
+
+
+def real_particle_ids() -> str:
+    return f"{config['real_particles']['stack']} {config['real_particles']['star']}"
+
+
+def real_particle_params() -> str:
+    keep = (
+        "size_px",
+        "pixel_size_a",
+        "downsample",
+        "dose_e_per_a2",
+        "invert_contrast",
+        "background_radius",
+        "max_particles",
+    )
+    params = {k: config["real_particles"][k] for k in keep}
+    return json.dumps({**params, "source": REAL}, sort_keys=True)
 
 
 def structure_params() -> str:
@@ -111,11 +157,20 @@ def results_root(wildcards, output) -> str:
     return str(Path(output.page).parents[1])
 
 
+def real_particle_targets() -> list[str]:
+    if not config["real_particles"]["enabled"]:
+        return []
+    return [f"{RESULTS}/data/real_particles/{REAL}/montage.png"]
+
+
 def stage_targets() -> list[str]:
     """Every stage's final outputs (what the report summarises)."""
     return [
         f"{RESULTS}/data/structure/model.pdb",
         f"{RESULTS}/data/structure/summary.csv",
+        f"{RESULTS}/data/phase_maps/montage.png",
+        f"{RESULTS}/data/particles/montage.png",
+        *real_particle_targets(),
         *expand(
             f"{RESULTS}/sip/{{experiment}}/metrics.json",
             experiment=config["sip"]["experiments"],

@@ -71,3 +71,132 @@ rule ablation_structure:
             f"{RESULTS}/ablations/structure/{{params}}/summary.csv",
             params=STRUCTURE_GRID.instance_patterns,
         ),
+
+
+rule simulate_phase_maps:
+    input:
+        model=f"{RESULTS}/data/structure/model.pdb",
+    output:
+        maps=expand(
+            f"{RESULTS}/data/phase_maps/{{split}}.mrcs", split=["train", "val", "test"]
+        ),
+        poses=f"{RESULTS}/data/phase_maps/poses.csv",
+        figure=report(
+            f"{RESULTS}/data/phase_maps/montage.png",
+            caption="../report/phase_maps.rst",
+            category="Data",
+        ),
+    log:
+        f"{LOGS}/simulate_phase_maps.log",
+    benchmark:
+        f"{BENCH}/simulate_phase_maps.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        phase_maps=phase_map_params(),
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem simulate-phase-maps --structure {input.model} "
+        "--out-dir {params.outdir} --figure {output.figure} --threads {threads} "
+        "--params {params.phase_maps:q} --seed {params.seed} --log {log}"
+
+
+rule simulate_particles:
+    input:
+        model=f"{RESULTS}/data/structure/model.pdb",
+        poses=f"{RESULTS}/data/phase_maps/poses.csv",
+    output:
+        counts=expand(
+            f"{RESULTS}/data/particles/{{split}}_counts.mrcs",
+            split=config["particles"]["splits"],
+        ),
+        truth=expand(
+            f"{RESULTS}/data/particles/{{split}}_phase.mrcs",
+            split=config["particles"]["splits"],
+        ),
+        tables=expand(
+            f"{RESULTS}/data/particles/{{split}}.csv",
+            split=config["particles"]["splits"],
+        ),
+        figure=report(
+            f"{RESULTS}/data/particles/montage.png",
+            caption="../report/particles.rst",
+            category="Data",
+        ),
+    log:
+        f"{LOGS}/simulate_particles.log",
+    benchmark:
+        f"{BENCH}/simulate_particles.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        particles=particle_params(),
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem simulate-particles --structure {input.model} --poses {input.poses} "
+        "--out-dir {params.outdir} --figure {output.figure} --threads {threads} "
+        "--params {params.particles:q} --seed {params.seed} --log {log}"
+
+
+rule fetch_particles:
+    output:
+        stack=f"resources/{config['real_particles']['stack']}",
+        star=f"resources/{config['real_particles']['star']}",
+    log:
+        f"{LOGS}/fetch_particles.log",
+    benchmark:
+        f"{BENCH}/fetch_particles.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=120,
+    params:
+        fetch=fetch_params(),
+        ids=real_particle_ids(),
+    shell:
+        "python -m flowem fetch {params.ids} --out {output.stack} {output.star} "
+        "--params {params.fetch:q} --log {log}"
+
+
+rule preprocess_particles:
+    input:
+        stack=f"resources/{config['real_particles']['stack']}",
+        star=f"resources/{config['real_particles']['star']}",
+    output:
+        counts=f"{RESULTS}/data/real_particles/{REAL}/counts.mrcs",
+        table=f"{RESULTS}/data/real_particles/{REAL}/particles.csv",
+        figure=report(
+            f"{RESULTS}/data/real_particles/{REAL}/montage.png",
+            caption="../report/real_particles.rst",
+            category="Data",
+        ),
+    log:
+        f"{LOGS}/preprocess_particles.log",
+    benchmark:
+        f"{BENCH}/preprocess_particles.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        preprocess=real_particle_params(),
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem preprocess-particles --stack {input.stack} --star {input.star} "
+        "--out-dir {params.outdir} --figure {output.figure} --threads {threads} "
+        "--params {params.preprocess:q} --seed {params.seed} --log {log}"

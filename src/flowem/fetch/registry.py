@@ -100,7 +100,8 @@ def empiar_file(
 
 
 def lookup(file_id: str) -> DataFile:
-    """The entry of ``file_id``: a known file, ``pdb/<id>.pdb|cif`` or ``empiar/<N>/...``."""
+    """The entry of ``file_id``: a known file, ``pdb/<id>.pdb|cif``, ``empiar/<N>/...``, or
+    any other relative path (found in the cache or a mirror only)."""
     if file_id in _KNOWN:
         return _KNOWN[file_id]
     parts = file_id.split("/")
@@ -112,7 +113,11 @@ def lookup(file_id: str) -> DataFile:
             return empiar_entry(int(parts[1]))
         if parts[2] == "data" and len(parts) > 3:
             return empiar_file(int(parts[1]), "/".join(parts[3:]))
-    raise KeyError(f"unknown data file id {file_id!r}; known: {', '.join(sorted(_KNOWN))}")
+    if file_id.startswith("/") or ".." in parts or not file_id:
+        raise KeyError(f"not a data file id (a path relative to a mirror root): {file_id!r}")
+    # any other relative path: a local file (e.g. your own STAR + MRC) served by the cache or
+    # a mirror only, without a checksum or a download URL
+    return DataFile(file_id, None)
 
 
 def known_files() -> list[DataFile]:

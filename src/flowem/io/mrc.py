@@ -54,4 +54,7 @@ def write_mrc(path: str | Path, data: np.ndarray, voxel_size_a: float) -> Path:
             if data.ndim == 3 and path.suffix == ".mrcs":
                 mrc.set_image_stack()
             mrc.voxel_size = voxel_size_a
+            # mrcfile stamps the creation time into label 0: a fixed label keeps the same
+            # data byte-identical from run to run
+            mrc.header.label[0] = b"flowem"
     return path

@@ -1,0 +1,40 @@
+"""The per-particle metadata table shared by simulated and real particles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: columns, in order; quaternions are NaN for real particles (pose unknown)
+COLUMNS = (
+    "split",
+    "index",
+    "source",
+    "image_name",
+    "seed",
+    "defocus_u_a",
+    "defocus_v_a",
+    "astigmatism_angle_deg",
+    "voltage_kv",
+    "cs_mm",
+    "amplitude_contrast",
+    "pixel_size_a",
+    "dose_e_per_a2",
+    "alpha",
+    "quat_x",
+    "quat_y",
+    "quat_z",
+    "quat_w",
+)
+
+
+def particle_table(**columns) -> pd.DataFrame:
+    """Build the table from column arrays / scalars; missing quaternions become NaN."""
+    count = len(columns["defocus_u_a"])
+    for name in ("quat_x", "quat_y", "quat_z", "quat_w"):
+        columns.setdefault(name, np.full(count, np.nan))
+    columns.setdefault("index", np.arange(count))
+    missing = [c for c in COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(f"particle table lacks {missing}")
+    return pd.DataFrame({name: columns[name] for name in COLUMNS})
