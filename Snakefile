@@ -10,6 +10,9 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/prior.smk"
+include: "workflow/rules/flowdps.smk"
+include: "workflow/rules/restore.smk"
 include: "workflow/rules/sip.smk"
 include: "workflow/rules/report.smk"
 

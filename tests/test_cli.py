@@ -55,7 +55,11 @@ def test_offline_fetch_miss_exits_nonzero_with_message(tmp_path):
             "pdb/1abc.pdb",
             "--params",
             json.dumps(
-                {"mirrors": [str(tmp_path)], "cache_dir": str(tmp_path / "c"), "allow_network": False}
+                {
+                    "mirrors": [str(tmp_path)],
+                    "cache_dir": str(tmp_path / "c"),
+                    "allow_network": False,
+                }
             ),
         ],
         capture_output=True,

@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate-phase-maps": ("flowem.data.phase_maps", "exit-wave phase maps from an atomic model"),
     "simulate-particles": ("flowem.data.particles", "Poisson particle images of val/test maps"),
     "preprocess-particles": ("flowem.data.preprocess", "real particles: MRC + STAR to counts"),
+    "train-prior": ("flowem.prior.train", "train a flow-matching prior (resumes)"),
+    "sample-prior": ("flowem.prior.sample", "sample the prior and measure its quality"),
+    "em-patches": ("flowem.restore.patches", "EM training / validation patches"),
+    "restore": ("flowem.restore.run", "EM restoration tasks with the flow prior and baselines"),
     "flowdps": ("flowem.flowdps.run", "FlowDPS posterior sampling of one shard of particles"),
     "gather-flowdps": ("flowem.flowdps.gather", "join FlowDPS shards into one result folder"),
     "baseline": (

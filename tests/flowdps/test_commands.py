@@ -282,3 +282,39 @@ def test_one_failing_particle_keeps_the_others(particle_set, model, tmp_path):
         status = out["status"]
         assert status[4].startswith("failed") and (np.delete(status, 4) == "ok").all()
         assert np.isfinite(np.delete(out["mean"], 4, axis=0)).all()
+
+
+def test_evaluation_without_ground_truth_uses_no_reference_metrics(particle_set, tmp_path):
+    assert (
+        flowem(
+            [
+                "baseline",
+                "--method",
+                "wiener",
+                *args(particle_set),
+                "--out-dir",
+                str(tmp_path / "wiener"),
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "eval"
+    assert (
+        flowem(
+            [
+                "evaluate-flowdps",
+                *args(particle_set),
+                "--method",
+                f"wiener={tmp_path / 'wiener'}",
+                "--out-dir",
+                str(out),
+                "--params",
+                '{"prior_molecule": "3J9I"}',
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    wiener = metrics["methods"]["wiener"]
+    assert wiener["n"] == 6 and wiener["deviance"] > 0
+    assert "different molecule" in metrics["note"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 from flowem.physics.ctf import Optics
@@ -58,7 +60,7 @@ def test_zero_data_weight_is_euler_prior_sampling():
     out = flowdps_sample(velocity, operator(3), y, gens(3), settings)
     x = torch.stack([torch.randn(H, H, generator=g) for g in gens(3)]).double()
     grid = time_grid(20).tolist()
-    for t, t_next in zip(grid[:-1], grid[1:], strict=True):
+    for t, t_next in itertools.pairwise(grid):
         x = x + (t_next - t) * velocity(x, t)
     torch.testing.assert_close(out, x)
 

@@ -48,6 +48,13 @@ GEOMETRY_KEYS = (
 wildcard_constraints:
     pdb_id="[0-9][a-z0-9]{3}",
     experiment="1d|nanocluster|protein",
+    kind="phase|em",
+    method="flowdps|wiener|iterative|poisson_tv",
+    pset=f"test|{REAL}",
+
+
+scattergather:
+    flowdps=config["flowdps"]["shards"],
 
 
 def stage_params(*keys: str, **extra) -> str:
@@ -148,6 +155,160 @@ def sip_outdir(wildcards, output) -> str:
     return str(Path(output.metrics).parent)
 
 
+PRIOR_DATA = {
+    "phase": f"{RESULTS}/data/phase_maps/{{split}}.mrcs",
+    "em": f"{RESULTS}/data/em_patches/{{split}}.mrcs",
+}
+
+
+def prior_training_data(wildcards) -> str:
+    return PRIOR_DATA[wildcards.kind].format(split="train")
+
+
+def prior_validation_data(wildcards) -> str:
+    return PRIOR_DATA[wildcards.kind].format(split="val")
+
+
+def prior_train_params(wildcards) -> str:
+    return json.dumps(config["prior"][wildcards.kind]["train"], sort_keys=True)
+
+
+def prior_sample_params(wildcards) -> str:
+    return json.dumps(config["prior"][wildcards.kind]["sample"], sort_keys=True)
+
+
+def prior_checkpoint(wildcards, output) -> str:
+    """Training state beside the model; not an output, so Snakemake never deletes it."""
+    return str(Path(output.model).parent / "checkpoint" / "last.pt")
+
+
+def prior_launcher() -> str:
+    """One process, or DDP through torchrun with one process per GPU."""
+    gpus = config["prior"]["gpus"]
+    if gpus == 1:
+        return "python -m flowem train-prior"
+    return f"torchrun --standalone --nproc_per_node {gpus} -m flowem.prior.train"
+
+
+def em_patch_params() -> str:
+    return stage_params("em_patches")
+
+
+def restore_params() -> str:
+    return stage_params("restore")
+
+
+def restore_outdir(wildcards, output) -> str:
+    return str(Path(output.metrics).parent)
+
+
+RESTORE_GRID = paramspace("restore")
+
+
+def restore_variant_params(wildcards) -> str:
+    """The restore section with this row's sampler settings (alpha, lr)."""
+    row = {k: _plain(v) for k, v in RESTORE_GRID.instance(wildcards).items()}
+    section = json.loads(restore_params())
+    section["sampler"] = {**section["sampler"], **row}
+    section["task_lr"] = {}  # the row's lr applies to every task
+    return json.dumps(section, sort_keys=True)
+
+
+def particle_set_inputs(wildcards) -> dict[str, str]:
+    """Counts, table (and ground truth) of a particle set: ``test`` or the real set."""
+    if wildcards.pset == "test":
+        folder = f"{RESULTS}/data/particles"
+        return {
+            "counts": f"{folder}/test_counts.mrcs",
+            "table": f"{folder}/test.csv",
+            "truth": f"{folder}/test_phase.mrcs",
+        }
+    folder = f"{RESULTS}/data/real_particles/{wildcards.pset}"
+    return {"counts": f"{folder}/counts.mrcs", "table": f"{folder}/particles.csv"}
+
+
+def tuning_inputs(wildcards) -> dict[str, str]:
+    """Validation particles (and the prior for FlowDPS)."""
+    folder = f"{RESULTS}/data/particles"
+    inputs = {
+        "counts": f"{folder}/val_counts.mrcs",
+        "table": f"{folder}/val.csv",
+        "truth": f"{folder}/val_phase.mrcs",
+    }
+    if wildcards.method == "flowdps":
+        inputs["model"] = f"{RESULTS}/prior/phase/model.pt"
+    return inputs
+
+
+def method_config(method: str) -> dict:
+    return config["flowdps"] if method == "flowdps" else config["baselines"][method]
+
+
+def tuning_params(wildcards) -> str:
+    return json.dumps(
+        {
+            "base": method_config(wildcards.method),
+            "grid": config["tuning"]["grids"].get(wildcards.method, {}),
+            "budget": config["tuning"]["budget"],
+        },
+        sort_keys=True,
+    )
+
+
+def tuning_model_option(wildcards, input) -> str:
+    return f"--model {input.model}" if wildcards.method == "flowdps" else ""
+
+
+def flowdps_params() -> str:
+    return stage_params("flowdps")
+
+
+def baseline_params(wildcards) -> str:
+    return json.dumps(method_config(wildcards.method), sort_keys=True)
+
+
+def shard_number(wildcards) -> int:
+    """Snakemake's scatter items read '<i>-of-<n>'."""
+    return int(wildcards.scatteritem.split("-of-")[0])
+
+
+def working_pixel_size() -> float:
+    return config["phase_maps"]["pixel_size_a"] * config["phase_maps"]["bin_factor"]
+
+
+def method_folders(pset: str) -> dict[str, str]:
+    methods = ["flowdps", *config["baselines"]["methods"]]
+    return {m: f"{RESULTS}/flowdps/{pset}/{m}" for m in methods}
+
+
+def method_results(wildcards) -> list[str]:
+    return [
+        f"{folder}/{'mean' if name == 'flowdps' else 'phase'}.mrcs"
+        for name, folder in method_folders(wildcards.pset).items()
+    ]
+
+
+def method_options(wildcards) -> str:
+    return " ".join(
+        f"--method {n}={f}" for n, f in method_folders(wildcards.pset).items()
+    )
+
+
+def truth_option(wildcards, input) -> str:
+    return f"--truth {input.truth}" if "truth" in input.keys() else ""
+
+
+def evaluation_params() -> str:
+    return stage_params("evaluation", prior_molecule=config["structure"]["pdb_id"])
+
+
+def flowdps_targets() -> list[str]:
+    targets = [f"{RESULTS}/flowdps/test/metrics.json"]
+    if config["real_particles"]["enabled"]:
+        targets.append(f"{RESULTS}/flowdps/{REAL}/metrics.json")
+    return targets
+
+
 def report_params() -> str:
     return stage_params("report", scale=config["scale"], config=config)
 
@@ -171,6 +332,9 @@ def stage_targets() -> list[str]:
         f"{RESULTS}/data/phase_maps/montage.png",
         f"{RESULTS}/data/particles/montage.png",
         *real_particle_targets(),
+        *expand(f"{RESULTS}/prior/{{kind}}/metrics.json", kind=["phase", "em"]),
+        f"{RESULTS}/restore/metrics.json",
+        *flowdps_targets(),
         *expand(
             f"{RESULTS}/sip/{{experiment}}/metrics.json",
             experiment=config["sip"]["experiments"],

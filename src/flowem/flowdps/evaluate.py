@@ -21,7 +21,15 @@ from flowem.errors import InputFileError
 from flowem.flowdps.figures import plot_frc_curves, plot_reconstructions
 from flowem.flowdps.particles import load_particles
 from flowem.io import read_mrc, read_table, write_json, write_table
-from flowem.metrics import frc, frc_resolution, psnr, ssim, summarize, win_rate
+from flowem.metrics import (
+    decorrelation_resolution,
+    frc,
+    frc_resolution,
+    psnr,
+    ssim,
+    summarize,
+    win_rate,
+)
 from flowem.runtime import setup_logging, write_run_config
 
 METRICS = ("psnr", "ssim", "frc05_A", "frc0143_A", "deviance")
@@ -113,6 +121,26 @@ def summarise(per_particle: pd.DataFrame, reference: str = "flowdps") -> dict:
     return {"methods": methods, "win_rate": wins}
 
 
+def no_reference(methods: dict, pixel_size_a: float) -> dict:
+    """Per method without ground truth: Poisson deviance and decorrelation resolution (A).
+
+    NIQE needs 96 x 96 blocks and particle images are smaller, so it is not computed here.
+    """
+    out = {}
+    for name, (phase, table) in methods.items():
+        ok = (table.status == "ok").to_numpy()
+        decorrelation = [
+            decorrelation_resolution(phase[i], pixel_size_a) for i in range(len(phase)) if ok[i]
+        ]
+        out[name] = {
+            "deviance": float(np.nanmean(table.deviance[ok])) if ok.any() else float("nan"),
+            "decorrelation_A": float(np.nanmean(decorrelation)) if decorrelation else float("nan"),
+            "n": int(ok.sum()),
+            "failed": int((~ok).sum()),
+        }
+    return {"methods": out}
+
+
 def calibration(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
     """Pearson correlation of the posterior std with the absolute error (pixels, particles)."""
     error = np.abs(remove_offset(mean, truth) - truth)
@@ -126,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flowem evaluate-flowdps", description=__doc__)
     parser.add_argument("--counts", required=True)
     parser.add_argument("--table", required=True)
-    parser.add_argument("--truth", required=True, help="ground-truth phase (N, H, W)")
+    parser.add_argument("--truth", default=None, help="ground-truth phase (N, H, W), if known")
     parser.add_argument("--method", action="append", required=True, help="name=result folder")
     parser.add_argument("--out-dir", required=True)
     add_common_arguments(parser)
@@ -135,22 +163,56 @@ def main(argv: list[str] | None = None) -> int:
     log = setup_logging(args.log)
     particles = load_particles(args.counts, args.table, args.truth)
     methods = {name: (phase, table) for name, phase, table in map(read_method, args.method)}
+    out = Path(args.out_dir)
+    if particles.truth is None:
+        metrics = no_reference(methods, particles.pixel_size_a)
+        table = particles.table
+        source = str(table["source"].iloc[0]) if "source" in table else "unknown source"
+        molecule = params.get("prior_molecule")
+        metrics["reference"] = "none (experimental particles)"
+        metrics["note"] = f"prior trained on {molecule} phase maps; particles from {source}" + (
+            ""
+            if molecule and molecule.lower() in source.lower()
+            else ": a different molecule, so the prior is out of its domain"
+        )
+        metrics |= {"pixel_size_a": particles.pixel_size_a, "n_particles": len(particles)}
+        per_particle = pd.concat(
+            [t.assign(method=n) for n, (_, t) in methods.items()], ignore_index=True
+        )
+        write_table(out / "particles.csv", per_particle)
+        write_json(out / "metrics.json", metrics)
+        plot_reconstructions(
+            out / "reconstructions.png",
+            particles.counts,
+            {n: p for n, (p, _) in methods.items()},
+            None,
+            None,
+            count=params.get("figure_particles", 6),
+        )
+        write_run_config(
+            out, {"stage": "evaluate_flowdps", "params": params, "methods": args.method}
+        )
+        for name, values in metrics["methods"].items():
+            log.info(
+                "%-10s deviance %.3f  decorrelation %.1f A",
+                name,
+                values["deviance"],
+                values["decorrelation_A"],
+            )
+        return 0
     per_particle = evaluate(particles.truth, methods, particles.pixel_size_a)
     metrics = summarise(per_particle)
     metrics["pixel_size_a"] = particles.pixel_size_a
     metrics["dose_e_per_a2"] = float(particles.table.dose_e_per_a2.iloc[0])
     metrics["n_particles"] = len(particles)
     flow_dir = dict(m.partition("=")[::2] for m in args.method).get("flowdps")
-    if flow_dir and (Path(flow_dir) / "std.mrcs").exists():
-        std, _ = read_mrc(Path(flow_dir) / "std.mrcs")
-        metrics["calibration"] = calibration(particles.truth, methods["flowdps"][0], std)
-    out = Path(args.out_dir)
-    write_table(out / "particles.csv", per_particle)
-    write_json(out / "metrics.json", metrics)
-    aligned = {n: remove_offset(p, particles.truth) for n, (p, _) in methods.items()}
     std = None
     if flow_dir and (Path(flow_dir) / "std.mrcs").exists():
         std = read_mrc(Path(flow_dir) / "std.mrcs")[0]
+        metrics["calibration"] = calibration(particles.truth, methods["flowdps"][0], std)
+    write_table(out / "particles.csv", per_particle)
+    write_json(out / "metrics.json", metrics)
+    aligned = {n: remove_offset(p, particles.truth) for n, (p, _) in methods.items()}
     plot_reconstructions(
         out / "reconstructions.png",
         particles.counts,

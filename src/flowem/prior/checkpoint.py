@@ -26,7 +26,7 @@ MODEL_KIND = "flowem-prior-ema-model"
 
 def capture_rng_state() -> dict[str, Any]:
     """Global generator states: Python, numpy, torch CPU and every CUDA device."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002 (the legacy global state is saved)
     return {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
@@ -39,10 +39,11 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     """Inverse of :func:`capture_rng_state`."""
     random.setstate(state["python"])
     name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy(), *rest))
+    np.random.set_state((name, keys.numpy(), *rest))  # noqa: NPY002
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if torch.cuda.is_available():  # a resumed run may see fewer or more devices
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any], kind: str) -> Path:

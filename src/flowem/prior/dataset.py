@@ -155,5 +155,7 @@ def validation_batch(
     count = min(count, len(stack))
     pixels = stack.gather(np.arange(count))
     x1 = torch.from_numpy(normaliser.to_network(pixels)).unsqueeze(1)
-    x0, t = draw_noise_and_time(count, tuple(x1.shape[1:]), torch_generator(seed, VALIDATION_STREAM))
+    x0, t = draw_noise_and_time(
+        count, tuple(x1.shape[1:]), torch_generator(seed, VALIDATION_STREAM)
+    )
     return FlowBatch(x1=x1, x0=x0, t=t)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -19,7 +19,7 @@ class World:
 
     rank: int = 0
     size: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def is_main(self) -> bool:
@@ -59,6 +59,15 @@ def all_finite(world: World, *values: torch.Tensor) -> bool:
         flag = flag.to(world.device, torch.int32)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
     return bool(flag.item())
+
+
+def mean_over_processes(value: torch.Tensor, world: World) -> torch.Tensor:
+    """Average of ``value`` over all processes (itself in a world of one)."""
+    if not world.distributed:
+        return value
+    value = value.to(world.device).clone()
+    dist.all_reduce(value)
+    return value / world.size
 
 
 def barrier(world: World) -> None:

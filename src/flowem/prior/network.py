@@ -76,7 +76,7 @@ class NetworkConfig:
 
 
 class VelocityNet(nn.Module):
-    """``v(x, t)`` for images ``x`` of shape (B, C, H, W) and times ``t`` in [0, 1] of shape (B,)."""
+    """``v(x, t)`` for images ``x`` (B, C, H, W) and times ``t`` in [0, 1] of shape (B,)."""
 
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()

@@ -1,0 +1,85 @@
+"""Restoration stage: seconds per 512 x 512 image per task, and the cost of stitching.
+
+Velocity: a small *untrained* U-Net (the default-profile architecture at 64 px patches; an
+untrained network costs exactly what a trained one does). A sampler step is one stitched network
+evaluation plus the task's own work (data gradient, noise, split/merge), so
+
+- ``network_step_seconds``: one stitched U-Net evaluation of a 512 x 512 image (81 patches);
+- ``tasks[task].overhead_step_seconds``: one SI step of the task with the network-free analytic
+  Gaussian velocity (operator, data gradient, stitching: everything but the network);
+- ``tasks[task].seconds_per_image`` = ``steps * (network + overhead)`` for ``DEFAULT_STEPS``;
+- ``stitching_overhead_ratio``: the stitched evaluation over the same 81 patches evaluated as an
+  independent batch (both in chunks of ``BATCH``), i.e. the relative cost of split + averaging;
+- ``dps_over_si_ratio``: one DPS step (gradient through the network) over one SI step (128 px).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_of, parse_out, report
+from flowem.prior.network import NetworkConfig, VelocityNet
+from flowem.restore.analytic import GaussianPriorVelocity
+from flowem.restore.samplers import SamplerSettings, sample
+from flowem.restore.stitching import StitchedVelocity, overlap_pixels
+from flowem.restore.tasks import TASKS, DegradationSettings, make_task
+
+SIZE, PATCH, DEFAULT_STEPS, BATCH = 512, 64, 30, 27
+NETWORK = NetworkConfig(image_size=PATCH, block_out_channels=(32, 64, 64), attention_levels=(2,))
+
+
+def main() -> None:
+    out = parse_out("results/bench/restore.json")
+    torch.manual_seed(0)
+    net = VelocityNet(NETWORK).eval().requires_grad_(False)
+    overlap = overlap_pixels(PATCH)
+    x = torch.randn(1, 1, SIZE, SIZE)
+    t = torch.full((1,), 0.5)
+    stitched = StitchedVelocity(net, PATCH, overlap, BATCH)
+    tiles = stitched.tiling((SIZE, SIZE)).split(x)
+
+    def independent() -> None:
+        for i in range(0, len(tiles), BATCH):
+            net(tiles[i : i + BATCH], t.expand(len(tiles[i : i + BATCH])))
+
+    independent_s = best_of(independent, 2)
+    network_s = best_of(lambda: stitched(x, t), 2)
+    results: dict = {
+        "velocity": "untrained U-Net " + str(NETWORK.to_dict()["block_out_channels"]),
+        "image": [SIZE, SIZE],
+        "patch": PATCH,
+        "overlap": overlap,
+        "patches_per_image": len(tiles),
+        "steps": DEFAULT_STEPS,
+        "threads": torch.get_num_threads(),
+        "network_step_seconds": round(network_s, 4),
+        "independent_patches_seconds": round(independent_s, 4),
+        "stitching_overhead_ratio": round(network_s / independent_s, 3),
+        "tasks": {},
+    }
+    analytic = StitchedVelocity(GaussianPriorVelocity(0.0, 0.5), PATCH, overlap, BATCH)
+    one_step = SamplerSettings(method="si", steps=1)
+    for task_name in TASKS:
+        op = make_task(task_name, DegradationSettings()).operator
+        y = op.forward(x)
+        overhead = best_of(lambda a=op, m=y: sample(analytic, x, a, m, one_step), 3)
+        results["tasks"][task_name] = {
+            "overhead_step_seconds": round(overhead, 4),
+            "seconds_per_image": round(DEFAULT_STEPS * (network_s + overhead), 2),
+        }
+    crop = x[..., :128, :128]
+    op = make_task("sr4", DegradationSettings()).operator
+    y = op.forward(crop)
+    dps_step = SamplerSettings(method="dps", steps=1, dps_steps=1)
+    si = best_of(lambda: sample(stitched, crop, op, y, one_step), 2)
+    dps = best_of(lambda: sample(stitched, crop, op, y, dps_step), 2)
+    results["dps_over_si_ratio"] = round(dps / si, 2)
+    report(out, results)
+
+
+if __name__ == "__main__":
+    main()

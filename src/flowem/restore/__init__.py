@@ -1,0 +1,1 @@
+"""EM restoration with a flow prior: operators, samplers, stitching, axial SR, baselines."""

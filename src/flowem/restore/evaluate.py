@@ -1,0 +1,59 @@
+"""Scores and figures of restored images: PSNR, SSIM and FRC resolution against ground truth.
+
+Images are 2D numpy arrays in data units; every result is clipped to the data range [-1, 1]
+first (all methods alike). ``data_range`` is the ground truth's range (project convention).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from flowem.io import atomic_path
+from flowem.metrics import frc_resolution, psnr, reference_range, ssim
+
+METRICS = ("psnr", "ssim", "frc_nm")
+
+
+def image_scores(truth: np.ndarray, image: np.ndarray, pixel_nm: float) -> dict[str, float]:
+    """PSNR (dB), SSIM and FRC resolution at the 0.5 threshold (nm) of one image."""
+    image = np.clip(image, -1.0, 1.0)
+    data_range = reference_range(truth)
+    return {
+        "psnr": psnr(truth, image, data_range),
+        "ssim": ssim(truth, image, data_range),
+        "frc_nm": frc_resolution(truth, image, pixel_nm, threshold=0.5),
+    }
+
+
+def mean_scores(truths, images, pixel_nm: float) -> dict[str, float]:
+    """Per-image scores averaged over the test images."""
+    scores = [image_scores(t, i, pixel_nm) for t, i in zip(truths, images, strict=True)]
+    return {name: float(np.mean([s[name] for s in scores])) for name in METRICS}
+
+
+def display_measurement(y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A measurement shown on the image grid: nearest-neighbour enlargement, cropped."""
+    ky, kx = -(-shape[0] // y.shape[0]), -(-shape[1] // y.shape[1])
+    return np.repeat(np.repeat(y, ky, axis=0), kx, axis=1)[: shape[0], : shape[1]]
+
+
+def plot_panels(path: str | Path, panels: dict[str, np.ndarray], title: str = "") -> Path:
+    """One row of grey images (shared [-1, 1] scale), written atomically as PNG."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.3), squeeze=False)
+    for ax, (name, image) in zip(axes[0], panels.items(), strict=True):
+        ax.imshow(np.clip(image, -1, 1), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return Path(path)

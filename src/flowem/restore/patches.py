@@ -1,0 +1,107 @@
+"""Command ``em-patches``: training and validation patches of the ISBI 2012 EM volume.
+
+Reads ``em/isbi2012_train_volume.tif`` (30 x 512 x 512, uint8, 50 x 4 x 4 nm) through the fetch
+module; slices ``train_slices`` give training patches, ``val_slices`` validation patches (the
+held-out slices 24-29, also the restoration test set). Patches are ``patch`` px squares at random
+positions, scaled to [-1, 1] (``x / 127.5 - 1``), written as float32 MRC stacks with the pixel
+size in angstrom (4 nm = 40 A), ready for ``train-prior``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.errors import ConfigError, InputFileError
+from flowem.io import read_tiff, write_mrc
+from flowem.prior.settings import from_mapping
+from flowem.runtime import rng, setup_logging, write_run_config
+
+EM_VOLUME = "em/isbi2012_train_volume.tif"
+PATCH_STREAM = 701
+
+
+@dataclass(frozen=True)
+class PatchSettings:
+    """Which slices, how many patches, how large (``em_patches`` config section)."""
+
+    patch: int = 64
+    n_train: int = 4096
+    n_val: int = 256
+    train_slices: list[int] = field(default_factory=lambda: list(range(24)))
+    val_slices: list[int] = field(default_factory=lambda: list(range(24, 30)))
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> PatchSettings:
+        return from_mapping(cls, params, "em_patches")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def to_unit_range(images: np.ndarray) -> np.ndarray:
+    """uint8 grey levels to float32 in [-1, 1]."""
+    return (np.asarray(images, dtype=np.float32) / 127.5 - 1.0).astype(np.float32)
+
+
+def read_em_volume(path: str | Path | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The EM volume (D, H, W) in [-1, 1] and its voxel size (z, y, x) in nm."""
+    if path is None:
+        from flowem.fetch import fetch
+
+        path = fetch(EM_VOLUME)
+    volume, voxel = read_tiff(path)
+    if volume.ndim != 3:
+        raise InputFileError(path, f"expected a (D, H, W) volume, got shape {volume.shape}")
+    return to_unit_range(volume), voxel or (50.0, 4.0, 4.0)
+
+
+def random_patches(
+    volume: np.ndarray, slices: list[int], count: int, patch: int, seed: int, stream: int
+) -> np.ndarray:
+    """``count`` patches of ``patch`` px from ``slices``, uniform over slices and positions."""
+    depth, height, width = volume.shape
+    if any(not 0 <= s < depth for s in slices) or not slices:
+        raise ConfigError(f"slices {slices} must be a non-empty list within [0, {depth})")
+    if patch > min(height, width):
+        raise ConfigError(f"patch {patch} is larger than the slices ({height} x {width})")
+    gen = rng(seed, PATCH_STREAM, stream)
+    which = gen.choice(np.asarray(slices), size=count)
+    rows = gen.integers(0, height - patch + 1, size=count)
+    cols = gen.integers(0, width - patch + 1, size=count)
+    return np.stack(
+        [volume[s, r : r + patch, c : c + patch] for s, r, c in zip(which, rows, cols, strict=True)]
+    ).astype(np.float32)
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flowem em-patches", description=__doc__)
+    parser.add_argument("--volume", default=None, help="EM volume TIFF (default: fetch ISBI 2012)")
+    parser.add_argument("--train", required=True, help="output: training patches (.mrcs)")
+    parser.add_argument("--val", required=True, help="output: validation patches (.mrcs)")
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    settings = PatchSettings.from_params(parse_params(args.params))
+    log = setup_logging(args.log, name="flowem.em_patches")
+    volume, voxel_nm = read_em_volume(args.volume)
+    pixel_a = 10.0 * float(voxel_nm[-1])
+    for path, slices, count, stream in (
+        (args.train, settings.train_slices, settings.n_train, 0),
+        (args.val, settings.val_slices, settings.n_val, 1),
+    ):
+        patches = random_patches(volume, slices, count, settings.patch, args.seed, stream)
+        write_mrc(path, patches, pixel_a)
+        log.info("%s: %d patches of %d px from slices %s", path, count, settings.patch, slices)
+    config = {"seed": args.seed, "volume": args.volume or EM_VOLUME, **settings.to_dict()}
+    write_run_config(Path(args.train).parent, config, name="em_patches_config.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

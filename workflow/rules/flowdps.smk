@@ -1,0 +1,142 @@
+# Stage 3, FlowDPS: single-shot phase retrieval of particle images with the phase prior,
+# against classical baselines, every method tuned on the validation particles first.
+
+
+rule tune_retrieval:
+    input:
+        unpack(tuning_inputs),
+    output:
+        f"{RESULTS}/flowdps/tuning/{{method}}.json",
+    log:
+        f"{LOGS}/tune_retrieval/{{method}}.log",
+    benchmark:
+        f"{BENCH}/tune_retrieval/{{method}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        tuning=tuning_params,
+        model=tuning_model_option,
+        seed=config["seed"],
+    shell:
+        "python -m flowem tune-retrieval --method {wildcards.method} --counts {input.counts} "
+        "--table {input.table} --truth {input.truth} {params.model} --out {output} "
+        "--params {params.tuning:q} --seed {params.seed} --log {log}"
+
+
+rule flowdps:
+    input:
+        unpack(particle_set_inputs),
+        model=f"{RESULTS}/prior/phase/model.pt",
+        tuned=f"{RESULTS}/flowdps/tuning/flowdps.json",
+    output:
+        f"{RESULTS}/flowdps/{{pset}}/shards/{{scatteritem}}.npz",
+    log:
+        f"{LOGS}/flowdps/{{pset}}/{{scatteritem}}.log",
+    benchmark:
+        f"{BENCH}/flowdps/{{pset}}/{{scatteritem}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    params:
+        flowdps=flowdps_params(),
+        shard=shard_number,
+        seed=config["seed"],
+    shell:
+        "python -m flowem flowdps --model {input.model} --counts {input.counts} "
+        "--table {input.table} --tuned {input.tuned} --shard {params.shard} --out {output} "
+        "--params {params.flowdps:q} --seed {params.seed} --log {log}"
+
+
+rule gather_flowdps:
+    input:
+        gather.flowdps(f"{RESULTS}/flowdps/{{{{pset}}}}/shards/{{scatteritem}}.npz"),
+    output:
+        mean=f"{RESULTS}/flowdps/{{pset}}/flowdps/mean.mrcs",
+        std=f"{RESULTS}/flowdps/{{pset}}/flowdps/std.mrcs",
+        table=f"{RESULTS}/flowdps/{{pset}}/flowdps/particles.csv",
+    log:
+        f"{LOGS}/gather_flowdps/{{pset}}.log",
+    benchmark:
+        f"{BENCH}/gather_flowdps/{{pset}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        outdir=output_folder,
+        pixel=working_pixel_size(),
+        seed=config["seed"],
+    shell:
+        "python -m flowem gather-flowdps {input} --pixel-size {params.pixel} "
+        "--out-dir {params.outdir} --seed {params.seed} --log {log}"
+
+
+rule baseline:
+    input:
+        unpack(particle_set_inputs),
+        tuned=f"{RESULTS}/flowdps/tuning/{{method}}.json",
+    output:
+        phase=f"{RESULTS}/flowdps/{{pset}}/{{method}}/phase.mrcs",
+        table=f"{RESULTS}/flowdps/{{pset}}/{{method}}/particles.csv",
+    log:
+        f"{LOGS}/baseline/{{pset}}/{{method}}.log",
+    benchmark:
+        f"{BENCH}/baseline/{{pset}}/{{method}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        baseline=baseline_params,
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem baseline --method {wildcards.method} --counts {input.counts} "
+        "--table {input.table} --tuned {input.tuned} --out-dir {params.outdir} "
+        "--params {params.baseline:q} --seed {params.seed} --log {log}"
+
+
+rule evaluate_flowdps:
+    input:
+        unpack(particle_set_inputs),
+        methods=method_results,
+    output:
+        metrics=report(
+            f"{RESULTS}/flowdps/{{pset}}/metrics.json",
+            caption="../report/metrics_flowdps.rst",
+            category="FlowDPS",
+            subcategory="{pset}",
+        ),
+        table=f"{RESULTS}/flowdps/{{pset}}/particles.csv",
+    log:
+        f"{LOGS}/evaluate_flowdps/{{pset}}.log",
+    benchmark:
+        f"{BENCH}/evaluate_flowdps/{{pset}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        methods=method_options,
+        truth=truth_option,
+        evaluation=evaluation_params(),
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem evaluate-flowdps --counts {input.counts} --table {input.table} "
+        "{params.truth} {params.methods} --out-dir {params.outdir} "
+        "--params {params.evaluation:q} --seed {params.seed} --log {log}"

@@ -1,0 +1,98 @@
+# Stage 4, EM Generalist restoration: one EM flow prior, many restoration tasks.
+
+
+rule fetch_em_volume:
+    output:
+        "resources/em/isbi2012_train_volume.tif",
+    log:
+        f"{LOGS}/fetch_em_volume.log",
+    benchmark:
+        f"{BENCH}/fetch_em_volume.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=30,
+    params:
+        fetch=fetch_params(),
+    shell:
+        "python -m flowem fetch em/isbi2012_train_volume.tif --out {output} "
+        "--params {params.fetch:q} --log {log}"
+
+
+rule em_patches:
+    input:
+        "resources/em/isbi2012_train_volume.tif",
+    output:
+        train=f"{RESULTS}/data/em_patches/train.mrcs",
+        val=f"{RESULTS}/data/em_patches/val.mrcs",
+    log:
+        f"{LOGS}/em_patches.log",
+    benchmark:
+        f"{BENCH}/em_patches.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        patches=em_patch_params(),
+        seed=config["seed"],
+    shell:
+        "python -m flowem em-patches --volume {input} --train {output.train} --val {output.val} "
+        "--params {params.patches:q} --seed {params.seed} --log {log}"
+
+
+rule restore:
+    input:
+        model=f"{RESULTS}/prior/em/model.pt",
+        volume="resources/em/isbi2012_train_volume.tif",
+    output:
+        metrics=report(
+            f"{RESULTS}/restore/metrics.json",
+            caption="../report/metrics_restore.rst",
+            category="Restoration",
+        ),
+    log:
+        f"{LOGS}/restore.log",
+    benchmark:
+        f"{BENCH}/restore.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    params:
+        restore=restore_params(),
+        outdir=restore_outdir,
+        seed=config["seed"],
+    shell:
+        "python -m flowem restore --model {input.model} --volume {input.volume} "
+        "--outdir {params.outdir} --threads {threads} --params {params.restore:q} "
+        "--seed {params.seed} --log {log}"
+
+
+# Ablation: one restoration run per row of config/ablations/restore.tsv (alpha, lr).
+use rule restore as restore_variant with:
+    output:
+        metrics=f"{RESULTS}/ablations/restore/{RESTORE_GRID.wildcard_pattern}/metrics.json",
+    log:
+        f"{LOGS}/ablations/restore/{RESTORE_GRID.wildcard_pattern}.log",
+    benchmark:
+        f"{BENCH}/ablations/restore/{RESTORE_GRID.wildcard_pattern}.tsv"
+    params:
+        restore=restore_variant_params,
+        outdir=restore_outdir,
+        seed=config["seed"],
+
+
+rule ablation_restore:
+    input:
+        expand(
+            f"{RESULTS}/ablations/restore/{{params}}/metrics.json",
+            params=RESTORE_GRID.instance_patterns,
+        ),
