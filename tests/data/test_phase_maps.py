@@ -13,6 +13,7 @@ SMALL = {
     "n_train": 6,
     "n_val": 2,
     "n_test": 3,
+    "n_heldout": 4,
     "size_px": 48,
     "pixel_size_a": 1.0,
     "bin_factor": 2,
@@ -41,14 +42,14 @@ def test_outputs_units_and_pose_table(toy_pdb, tmp_path):
     assert run(toy_pdb, out, extra=["--figure", str(tmp_path / "fig.png")]) == 0
     atoms = atoms_from_structure(read_structure(toy_pdb), b_factor_a2=50.0)
     expected = interaction_constant(300) * POTENTIAL_PREFACTOR_V_A2 * atoms.forward_scattering_a()
-    for split, count in (("train", 6), ("val", 2), ("test", 3)):
+    for split, count in (("train", 6), ("val", 2), ("test", 3), ("heldout", 4)):
         maps, voxel = read_mrc(out / f"{split}.mrcs")
         assert maps.shape == (count, 24, 24)
         assert voxel == pytest.approx(2.0)
         # radians: each map integrates to sigma_e * the potential's volume integral (rad A^2)
         np.testing.assert_allclose(maps.sum(axis=(1, 2)) * voxel**2, expected, rtol=5e-3)
     poses = pd.read_csv(out / "poses.csv")
-    assert list(poses.groupby("split").size().sort_index()) == [3, 6, 2]
+    assert list(poses.groupby("split").size().sort_index()) == [4, 3, 6, 2]
     quats = poses[["quat_x", "quat_y", "quat_z", "quat_w"]].to_numpy()
     np.testing.assert_allclose(np.linalg.norm(quats, axis=1), 1.0, rtol=1e-9)
     assert len({tuple(np.round(q, 9)) for q in quats}) == len(quats)  # disjoint rotations

@@ -16,7 +16,8 @@ from tests.conftest import REPO, toy_pdb_text
 from flowem.config import load_config, load_schema, validate
 from flowem.errors import ConfigError
 
-# jobs of the default DAG: T20S and Hsp90 fetched, three SIP experiments
+# jobs of the default DAG: T20S and Hsp90 fetched, two priors, FlowDPS on the test and the
+# real particles with three baselines (two shards each), six restoration tasks, three SIP runs
 JOBS = {
     "fetch_structure": 2,
     "check_structure": 1,
@@ -24,6 +25,16 @@ JOBS = {
     "simulate_particles": 1,
     "fetch_particles": 1,
     "preprocess_particles": 1,
+    "fetch_em_volume": 1,
+    "em_patches": 1,
+    "train_prior": 2,
+    "sample_prior": 2,
+    "tune_retrieval": 4,
+    "flowdps": 4,
+    "gather_flowdps": 2,
+    "baseline": 6,
+    "evaluate_flowdps": 2,
+    "restore": 1,
     "sip_fit": 3,
     "report": 1,
 }
@@ -75,12 +86,16 @@ def test_slurm_profile_dry_run_shows_resources(tmp_path):
     )
     blocks = re.split(r"^rule ", proc.stdout, flags=re.M)[1:]
     resources = {b.split(":")[0]: re.search(r"resources: (.*)", b)[1] for b in blocks}
+    gpu_rules = ("train_prior", "sample_prior", "flowdps", "restore")
     for rule in RULES:
-        assert "slurm_partition=cpu" in resources[rule]
+        assert f"slurm_partition={'gpu' if rule in gpu_rules else 'cpu'}" in resources[rule]
         assert re.search(r"mem_mb=\d+", resources[rule]) and re.search(
             r"runtime=\d+", resources[rule]
         )
     assert "mem_mb=4000" in resources["check_structure"]  # the profile's set-resources applies
+    for rule in gpu_rules:
+        assert re.search(r"\bgpu=\d", resources[rule])
+    assert "gpu=4" in resources["train_prior"] and "gpu_model=a100" in resources["train_prior"]
 
 
 def test_ablation_grid_expands_table_rows(tmp_path):

@@ -166,7 +166,10 @@ def prior_training_data(wildcards) -> str:
 
 
 def prior_validation_data(wildcards) -> str:
-    return PRIOR_DATA[wildcards.kind].format(split="val")
+    """Held-out images: never trained on, never used by the later stages."""
+    return PRIOR_DATA[wildcards.kind].format(
+        split="heldout" if wildcards.kind == "phase" else "val"
+    )
 
 
 def prior_train_params(wildcards) -> str:
@@ -296,6 +299,17 @@ def method_options(wildcards) -> str:
 
 def truth_option(wildcards, input) -> str:
     return f"--truth {input.truth}" if "truth" in input.keys() else ""
+
+
+FLOWDPS_GRID = paramspace("flowdps")
+
+
+def flowdps_variant_row(wildcards) -> str:
+    """This row's FlowDPS settings, applied after the tuned ones, in one shard."""
+    row = {k: _plain(v) for k, v in FLOWDPS_GRID.instance(wildcards).items()}
+    if row.get("stochasticity") not in (None, "flowdps"):
+        row["stochasticity"] = float(row["stochasticity"])
+    return json.dumps({**row, "shards": 1}, sort_keys=True)
 
 
 def evaluation_params() -> str:

@@ -78,7 +78,8 @@ rule simulate_phase_maps:
         model=f"{RESULTS}/data/structure/model.pdb",
     output:
         maps=expand(
-            f"{RESULTS}/data/phase_maps/{{split}}.mrcs", split=["train", "val", "test"]
+            f"{RESULTS}/data/phase_maps/{{split}}.mrcs",
+            split=["train", "val", "test", "heldout"],
         ),
         poses=f"{RESULTS}/data/phase_maps/poses.csv",
         figure=report(
@@ -90,6 +91,7 @@ rule simulate_phase_maps:
         f"{LOGS}/simulate_phase_maps.log",
     benchmark:
         f"{BENCH}/simulate_phase_maps.tsv"
+    priority: 10
     conda:
         "../../envs/flowem.yaml"
     threads: 2

@@ -11,6 +11,7 @@ rule tune_retrieval:
         f"{LOGS}/tune_retrieval/{{method}}.log",
     benchmark:
         f"{BENCH}/tune_retrieval/{{method}}.tsv"
+    priority: 5
     conda:
         "../../envs/flowem.yaml"
     threads: 1
@@ -140,3 +141,48 @@ rule evaluate_flowdps:
         "python -m flowem evaluate-flowdps --counts {input.counts} --table {input.table} "
         "{params.truth} {params.methods} --out-dir {params.outdir} "
         "--params {params.evaluation:q} --seed {params.seed} --log {log}"
+
+
+# Ablation: FlowDPS on the test particles, one run per row of config/ablations/flowdps.tsv
+# (samples, steps, dc_steps, stochasticity), on top of the tuned step size; one job per row.
+rule flowdps_variant:
+    input:
+        unpack(particle_set_inputs),
+        model=f"{RESULTS}/prior/phase/model.pt",
+        tuned=f"{RESULTS}/flowdps/tuning/flowdps.json",
+    output:
+        metrics=f"{RESULTS}/ablations/flowdps/{{pset}}/{FLOWDPS_GRID.wildcard_pattern}/metrics.json",
+    log:
+        f"{LOGS}/ablations/flowdps/{{pset}}/{FLOWDPS_GRID.wildcard_pattern}.log",
+    benchmark:
+        f"{BENCH}/ablations/flowdps/{{pset}}/{FLOWDPS_GRID.wildcard_pattern}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    params:
+        flowdps=flowdps_params(),
+        row=flowdps_variant_row,
+        outdir=output_folder,
+        pixel=working_pixel_size(),
+        seed=config["seed"],
+    shell:
+        "python -m flowem flowdps --model {input.model} --counts {input.counts} "
+        "--table {input.table} --tuned {input.tuned} --override {params.row:q} "
+        "--out {params.outdir}/shard.npz --params {params.flowdps:q} --seed {params.seed} "
+        "--log {log} && python -m flowem gather-flowdps {params.outdir}/shard.npz "
+        "--pixel-size {params.pixel} --out-dir {params.outdir}/flowdps --log {log} && "
+        "python -m flowem evaluate-flowdps --counts {input.counts} --table {input.table} "
+        "--truth {input.truth} --method flowdps={params.outdir}/flowdps "
+        "--out-dir {params.outdir} --log {log}"
+
+
+rule ablation_flowdps:
+    input:
+        expand(
+            f"{RESULTS}/ablations/flowdps/test/{{params}}/metrics.json",
+            params=FLOWDPS_GRID.instance_patterns,
+        ),

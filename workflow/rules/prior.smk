@@ -20,9 +20,10 @@ rule train_prior:
         f"{LOGS}/train_prior/{{kind}}.log",
     benchmark:
         f"{BENCH}/train_prior/{{kind}}.tsv"
+    priority: 10
     conda:
         "../../envs/flowem.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=1440,
@@ -64,7 +65,7 @@ rule sample_prior:
         f"{BENCH}/sample_prior/{{kind}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,

@@ -31,6 +31,7 @@ rule em_patches:
         f"{LOGS}/em_patches.log",
     benchmark:
         f"{BENCH}/em_patches.tsv"
+    priority: 10
     conda:
         "../../envs/flowem.yaml"
     threads: 1

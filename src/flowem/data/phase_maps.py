@@ -29,12 +29,14 @@ from flowem.physics.rotations import random_rotations
 from flowem.runtime import pick_device, rng, setup_logging, write_run_config
 
 STAGE = "simulate_phase_maps"
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+#: splits and their seed streams; ``heldout`` measures the prior, ``val``/``test`` become particles
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "heldout": 3}
 
 DEFAULTS: dict[str, Any] = {
     "n_train": 2000,
     "n_val": 16,
     "n_test": 32,
+    "n_heldout": 256,
     "size_px": 256,
     "pixel_size_a": 1.31,
     "bin_factor": 4,
@@ -133,7 +135,7 @@ def _check(params: dict[str, Any]) -> None:
         "pad_factor",
         "batch_size",
     )
-    for key in ("n_train", "n_val", "n_test"):
+    for key in ("n_train", "n_val", "n_test", "n_heldout"):
         if int(params[key]) < 0:
             raise ConfigError(f"{STAGE}: '{key}' must be >= 0")
 
