@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output .npz")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
-    params = {**tuned_settings(parse_params(args.params), args.tuned), **parse_params(args.override)}
+    params = {
+        **tuned_settings(parse_params(args.params), args.tuned),
+        **parse_params(args.override),
+    }
     run, settings = split_flowdps(params)
     setup_logging(args.log)
     device = pick_device(run["device"])
