@@ -69,7 +69,9 @@ def job_counts(output: str) -> dict[str, int]:
 def test_dry_run_of_each_config(tmp_path, configfile):
     proc = snakemake("-n", "--cores", "2", "--configfile", str(REPO / configfile), workdir=tmp_path)
     counts = job_counts(proc.stdout)
-    for rule, count in JOBS.items():
+    shards = load_config(REPO / "config/config.yaml", REPO / configfile)["flowdps"]["shards"]
+    expected = {**JOBS, "flowdps": 2 * shards}  # test and real particles
+    for rule, count in expected.items():
         assert counts.get(rule) == count, proc.stdout
 
 
@@ -234,6 +236,19 @@ def write_toy_particles(folder: Path) -> None:
     starfile.write({"optics": optics, "particles": particles}, folder / "toy.star")
 
 
+def write_toy_em_volume(path: Path) -> None:
+    """A (30, 48, 48) uint8 'EM volume' of smooth random texture, 4 x 4 x 50 nm voxels."""
+    from scipy import ndimage
+
+    from flowem.io import write_tiff
+
+    path.parent.mkdir(parents=True)
+    noise = np.random.default_rng(1).normal(size=(30, 48, 48))
+    texture = ndimage.gaussian_filter(noise, (0.5, 2.0, 2.0))
+    texture = (texture - texture.min()) / np.ptp(texture)
+    write_tiff(path, (255 * texture).astype(np.uint8), voxel_size_nm=(50.0, 4.0, 4.0))
+
+
 @pytest.mark.slow
 def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
     """The whole default DAG on a generated structure from a local mirror, offline, twice."""
@@ -242,6 +257,7 @@ def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
     (mirror / "pdb" / "1toy.pdb").write_text(toy_pdb_text())
     (mirror / "pdb" / "2toy.pdb").write_text(toy_pdb_text(n_residues=8))  # SIP's protein
     write_toy_particles(mirror / "particles")
+    write_toy_em_volume(mirror / "em" / "toy_volume.tif")
     config = tmp_path / "e2e.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -250,6 +266,7 @@ def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
                 "structure": {"pdb_id": "1TOY"},
                 "sip": {"protein": {"structure": "pdb/2toy.pdb"}},
                 "real_particles": {"stack": "particles/toy.mrcs", "star": "particles/toy.star"},
+                "em_patches": {"volume": "em/toy_volume.tif"},
             }
         )
     )

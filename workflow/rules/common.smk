@@ -34,6 +34,8 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 PDB_ID = config["structure"]["pdb_id"].lower()
 REAL = config["real_particles"]["name"]
+CACHE = config["data"]["cache_dir"]
+EM_VOLUME = f"{CACHE}/{config['em_patches']['volume']}"
 #: keys of phase_maps that simulate_particles needs to re-make the same maps at full size
 GEOMETRY_KEYS = (
     "size_px",
@@ -133,7 +135,7 @@ def structure_variant_params(wildcards) -> str:
 
 
 def structure_variant_input(wildcards) -> str:
-    return f"resources/pdb/{STRUCTURE_GRID.instance(wildcards)['pdb_id'].lower()}.pdb"
+    return f"{CACHE}/pdb/{STRUCTURE_GRID.instance(wildcards)['pdb_id'].lower()}.pdb"
 
 
 def sip_params(wildcards) -> str:
@@ -144,7 +146,7 @@ def sip_structure(wildcards) -> list[str]:
     """The protein experiment reads its structure through the fetch rule."""
     if wildcards.experiment != "protein":
         return []
-    return [f"resources/{config['sip']['protein']['structure']}"]
+    return [f"{CACHE}/{config['sip']['protein']['structure']}"]
 
 
 def sip_structure_option(wildcards, input) -> str:
@@ -194,7 +196,9 @@ def prior_launcher() -> str:
 
 
 def em_patch_params() -> str:
-    return stage_params("em_patches")
+    """The patch settings; the volume itself arrives as the rule's input."""
+    params = {k: v for k, v in config["em_patches"].items() if k != "volume"}
+    return json.dumps(params, sort_keys=True)
 
 
 def restore_params() -> str:

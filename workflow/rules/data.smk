@@ -3,7 +3,7 @@
 
 rule fetch_structure:
     output:
-        "resources/pdb/{pdb_id}.pdb",
+        f"{CACHE}/pdb/{{pdb_id}}.pdb",
     log:
         f"{LOGS}/fetch_structure/{{pdb_id}}.log",
     benchmark:
@@ -22,7 +22,7 @@ rule fetch_structure:
 
 rule check_structure:
     input:
-        f"resources/pdb/{PDB_ID}.pdb",
+        f"{CACHE}/pdb/{PDB_ID}.pdb",
     output:
         model=f"{RESULTS}/data/structure/model.pdb",
         summary=report(
@@ -152,8 +152,8 @@ rule simulate_particles:
 
 rule fetch_particles:
     output:
-        stack=f"resources/{config['real_particles']['stack']}",
-        star=f"resources/{config['real_particles']['star']}",
+        stack=f"{CACHE}/{config['real_particles']['stack']}",
+        star=f"{CACHE}/{config['real_particles']['star']}",
     log:
         f"{LOGS}/fetch_particles.log",
     benchmark:
@@ -174,8 +174,8 @@ rule fetch_particles:
 
 rule preprocess_particles:
     input:
-        stack=f"resources/{config['real_particles']['stack']}",
-        star=f"resources/{config['real_particles']['star']}",
+        stack=f"{CACHE}/{config['real_particles']['stack']}",
+        star=f"{CACHE}/{config['real_particles']['star']}",
     output:
         counts=f"{RESULTS}/data/real_particles/{REAL}/counts.mrcs",
         table=f"{RESULTS}/data/real_particles/{REAL}/particles.csv",

@@ -3,7 +3,7 @@
 
 rule fetch_em_volume:
     output:
-        "resources/em/isbi2012_train_volume.tif",
+        EM_VOLUME,
     log:
         f"{LOGS}/fetch_em_volume.log",
     benchmark:
@@ -16,14 +16,15 @@ rule fetch_em_volume:
         runtime=30,
     params:
         fetch=fetch_params(),
+        volume=config["em_patches"]["volume"],
     shell:
-        "python -m flowem fetch em/isbi2012_train_volume.tif --out {output} "
+        "python -m flowem fetch {params.volume} --out {output} "
         "--params {params.fetch:q} --log {log}"
 
 
 rule em_patches:
     input:
-        "resources/em/isbi2012_train_volume.tif",
+        EM_VOLUME,
     output:
         train=f"{RESULTS}/data/em_patches/train.mrcs",
         val=f"{RESULTS}/data/em_patches/val.mrcs",
@@ -49,7 +50,7 @@ rule em_patches:
 rule restore:
     input:
         model=f"{RESULTS}/prior/em/model.pt",
-        volume="resources/em/isbi2012_train_volume.tif",
+        volume=EM_VOLUME,
     output:
         metrics=report(
             f"{RESULTS}/restore/metrics.json",

@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: columns, in order; quaternions are NaN for real particles (pose unknown)
-COLUMNS = (
-    "split",
-    "index",
-    "source",
-    "image_name",
-    "seed",
+#: what the forward model needs of each particle (defocus, optics, pixel size, dose)
+OPTICS_COLUMNS = (
     "defocus_u_a",
     "defocus_v_a",
     "astigmatism_angle_deg",
@@ -20,6 +15,16 @@ COLUMNS = (
     "amplitude_contrast",
     "pixel_size_a",
     "dose_e_per_a2",
+)
+
+#: columns, in order; quaternions are NaN for real particles (pose unknown)
+COLUMNS = (
+    "split",
+    "index",
+    "source",
+    "image_name",
+    "seed",
+    *OPTICS_COLUMNS,
     "alpha",
     "quat_x",
     "quat_y",

@@ -9,21 +9,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from flowem.data.particle_table import OPTICS_COLUMNS
 from flowem.errors import InputFileError
 from flowem.io import read_mrc, read_table, require_columns
 from flowem.physics.ctf import Optics
 from flowem.physics.forward import MicroscopeForward
 
-TABLE_COLUMNS = (
-    "defocus_u_a",
-    "defocus_v_a",
-    "astigmatism_angle_deg",
-    "voltage_kv",
-    "cs_mm",
-    "amplitude_contrast",
-    "pixel_size_a",
-    "dose_e_per_a2",
-)
+TABLE_COLUMNS = OPTICS_COLUMNS
 
 
 @dataclass
