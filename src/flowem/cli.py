@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "tune-retrieval": ("flowem.flowdps.tune", "tune a retrieval method on validation particles"),
     "evaluate-flowdps": ("flowem.flowdps.evaluate", "metrics, win rates and figures of FlowDPS"),
+    "dose-curve": ("flowem.flowdps.dose", "FlowDPS and baselines against the electron dose"),
     "sip-fit": ("flowem.sip.fit", "SIP: particle Wasserstein gradient flow for one experiment"),
     "report": ("flowem.report.build", "build the run's summary page results/report/index.html"),
 }

@@ -129,3 +129,22 @@ def test_bad_pose_table_writes_nothing(toy_pdb, poses, tmp_path, capsys):
 def test_bad_defocus_range_is_a_config_error(toy_pdb, poses, tmp_path, capsys):
     assert run(toy_pdb, poses, tmp_path / "out", defocus_min_um=3.0, defocus_max_um=2.0) == 1
     assert "defocus" in capsys.readouterr().err
+
+
+def test_another_dose_changes_only_the_counts(toy_pdb, poses, tmp_path):
+    """The dose curve's particle sets (rule simulate_dose): the test split again at another
+    dose has the same ground truth and defoci; only alpha and the counts change, the vacuum
+    level in proportion to the dose."""
+    assert run(toy_pdb, poses, tmp_path / "lo", dose_e_per_a2=20.0) == 0
+    assert run(toy_pdb, poses, tmp_path / "hi", dose_e_per_a2=80.0, splits=["test"]) == 0
+    assert not (tmp_path / "hi" / "val_counts.mrcs").exists()
+    lo, hi = tmp_path / "lo", tmp_path / "hi"
+    np.testing.assert_array_equal(
+        read_mrc(lo / "test_phase.mrcs")[0], read_mrc(hi / "test_phase.mrcs")[0]
+    )
+    table_lo, table_hi = pd.read_csv(lo / "test.csv"), pd.read_csv(hi / "test.csv")
+    np.testing.assert_array_equal(table_lo["defocus_u_a"], table_hi["defocus_u_a"])
+    assert (table_hi["alpha"] == 4 * table_lo["alpha"]).all()
+    counts_lo = read_mrc(lo / "test_counts.mrcs")[0]
+    counts_hi = read_mrc(hi / "test_counts.mrcs")[0]
+    assert counts_hi.sum() / counts_lo.sum() == pytest.approx(4.0, rel=0.02)

@@ -38,7 +38,7 @@ JOBS = {
     "sip_fit": 3,
     "report": 1,
 }
-RULES = tuple(JOBS)
+RULES = (*JOBS, "simulate_dose", "dose_curve")
 
 
 def snakemake(*args: str, workdir: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -69,10 +69,23 @@ def job_counts(output: str) -> dict[str, int]:
 def test_dry_run_of_each_config(tmp_path, configfile):
     proc = snakemake("-n", "--cores", "2", "--configfile", str(REPO / configfile), workdir=tmp_path)
     counts = job_counts(proc.stdout)
-    shards = load_config(REPO / "config/config.yaml", REPO / configfile)["flowdps"]["shards"]
-    expected = {**JOBS, "flowdps": 2 * shards}  # test and real particles
+    config = load_config(REPO / "config/config.yaml", REPO / configfile)
+    shards = config["flowdps"]["shards"]
+    # the dose curve adds one particle set per extra dose (the default dose is the test set)
+    doses = len(set(config["evaluation"]["dose_sweep"]) - {config["particles"]["dose_e_per_a2"]})
+    sets = 2 + doses  # test, real and dose sets
+    expected = {
+        **JOBS,
+        "flowdps": sets * shards,
+        "gather_flowdps": sets,
+        "baseline": 3 * sets,
+        "evaluate_flowdps": sets,
+        "simulate_dose": doses,
+        "dose_curve": int(bool(config["evaluation"]["dose_sweep"])),
+    }
+    assert doses >= 1  # every shipped config draws the curve
     for rule, count in expected.items():
-        assert counts.get(rule) == count, proc.stdout
+        assert counts.get(rule, 0) == count, proc.stdout
 
 
 def test_slurm_profile_dry_run_shows_resources(tmp_path):

@@ -52,7 +52,8 @@ wildcard_constraints:
     experiment="1d|nanocluster|protein",
     kind="phase|em",
     method="flowdps|wiener|iterative|poisson_tv",
-    pset=f"test|{REAL}",
+    pset=f"test|{REAL}|dose[0-9]+(\\.[0-9]+)?",
+    dose="[0-9]+(\\.[0-9]+)?",
 
 
 scattergather:
@@ -218,13 +219,46 @@ def restore_variant_params(wildcards) -> str:
     section = json.loads(restore_params())
     section["sampler"] = {**section["sampler"], **row}
     section["task_lr"] = {}  # the row's lr applies to every task
+    section["tune"] = {}  # and is not re-tuned
     return json.dumps(section, sort_keys=True)
 
 
+def dose_set(dose: float) -> str:
+    """The particle set of the test particles simulated again at ``dose``."""
+    return "test" if dose == config["particles"]["dose_e_per_a2"] else f"dose{dose:g}"
+
+
+def dose_sets() -> dict[float, str]:
+    """Dose -> particle set of the dose curve (the default dose is the test set itself)."""
+    doses = [*config["evaluation"]["dose_sweep"], config["particles"]["dose_e_per_a2"]]
+    return {float(d): dose_set(float(d)) for d in sorted(set(doses))}
+
+
+def dose_particle_params(wildcards) -> str:
+    """simulate_particles' parameters for the test split alone at the wildcard's dose."""
+    geometry = {k: config["phase_maps"][k] for k in GEOMETRY_KEYS}
+    return stage_params(
+        "particles",
+        **geometry,
+        **structure_options(),
+        splits=["test"],
+        dose_e_per_a2=float(wildcards.dose),
+    )
+
+
+def dose_curve_sets(wildcards, input) -> str:
+    return " ".join(
+        f"--set {dose:g}={path}" for dose, path in zip(dose_sets(), input.metrics)
+    )
+
+
 def particle_set_inputs(wildcards) -> dict[str, str]:
-    """Counts, table (and ground truth) of a particle set: ``test`` or the real set."""
-    if wildcards.pset == "test":
+    """Counts, table (and ground truth) of a particle set: ``test``, a dose set or the real
+    set."""
+    if wildcards.pset == "test" or wildcards.pset.startswith("dose"):
         folder = f"{RESULTS}/data/particles"
+        if wildcards.pset != "test":
+            folder = f"{folder}/{wildcards.pset}"
         return {
             "counts": f"{folder}/test_counts.mrcs",
             "table": f"{folder}/test.csv",
@@ -311,6 +345,10 @@ FLOWDPS_GRID = paramspace("flowdps")
 def flowdps_variant_row(wildcards) -> str:
     """This row's FlowDPS settings, applied after the tuned ones, in one shard."""
     row = {k: _plain(v) for k, v in FLOWDPS_GRID.instance(wildcards).items()}
+    if row.get("step_size") == "tuned":  # keep the step size chosen on validation
+        del row["step_size"]
+    elif "step_size" in row:
+        row["step_size"] = float(row["step_size"])
     if row.get("stochasticity") not in (None, "flowdps"):
         row["stochasticity"] = float(row["stochasticity"])
     return json.dumps({**row, "shards": 1}, sort_keys=True)
@@ -322,6 +360,8 @@ def evaluation_params() -> str:
 
 def flowdps_targets() -> list[str]:
     targets = [f"{RESULTS}/flowdps/test/metrics.json"]
+    if config["evaluation"]["dose_sweep"]:
+        targets.append(f"{RESULTS}/flowdps/dose/metrics.json")
     if config["real_particles"]["enabled"]:
         targets.append(f"{RESULTS}/flowdps/{REAL}/metrics.json")
     return targets

@@ -8,6 +8,7 @@ rule fetch_structure:
         f"{LOGS}/fetch_structure/{{pdb_id}}.log",
     benchmark:
         f"{BENCH}/fetch_structure/{{pdb_id}}.tsv"
+    priority: 20
     conda:
         "../../envs/flowem.yaml"
     threads: 1
@@ -34,6 +35,7 @@ rule check_structure:
         f"{LOGS}/check_structure.log",
     benchmark:
         f"{BENCH}/check_structure.tsv"
+    priority: 20
     conda:
         "../../envs/flowem.yaml"
     threads: 1
@@ -147,6 +149,35 @@ rule simulate_particles:
     shell:
         "python -m flowem simulate-particles --structure {input.model} --poses {input.poses} "
         "--out-dir {params.outdir} --figure {output.figure} --threads {threads} "
+        "--params {params.particles:q} --seed {params.seed} --log {log}"
+
+
+# The test particles again at another dose (same maps, poses and defoci): the dose curve.
+rule simulate_dose:
+    input:
+        model=f"{RESULTS}/data/structure/model.pdb",
+        poses=f"{RESULTS}/data/phase_maps/poses.csv",
+    output:
+        counts=f"{RESULTS}/data/particles/dose{{dose}}/test_counts.mrcs",
+        truth=f"{RESULTS}/data/particles/dose{{dose}}/test_phase.mrcs",
+        table=f"{RESULTS}/data/particles/dose{{dose}}/test.csv",
+    log:
+        f"{LOGS}/simulate_dose/{{dose}}.log",
+    benchmark:
+        f"{BENCH}/simulate_dose/{{dose}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        particles=dose_particle_params,
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem simulate-particles --structure {input.model} --poses {input.poses} "
+        "--out-dir {params.outdir} --threads {threads} "
         "--params {params.particles:q} --seed {params.seed} --log {log}"
 
 

@@ -143,6 +143,46 @@ rule evaluate_flowdps:
         "--params {params.evaluation:q} --seed {params.seed} --log {log}"
 
 
+# Metrics against dose: the test particles simulated again at each dose of
+# evaluation.dose_sweep, each retrieved and evaluated like the test set (psets dose<D>).
+rule dose_curve:
+    input:
+        metrics=lambda wildcards: [
+            f"{RESULTS}/flowdps/{pset}/metrics.json" for pset in dose_sets().values()
+        ],
+    output:
+        metrics=report(
+            f"{RESULTS}/flowdps/dose/metrics.json",
+            caption="../report/dose.rst",
+            category="FlowDPS",
+            subcategory="dose",
+        ),
+        table=f"{RESULTS}/flowdps/dose/dose.csv",
+        figure=report(
+            f"{RESULTS}/flowdps/dose/dose.png",
+            caption="../report/dose.rst",
+            category="FlowDPS",
+            subcategory="dose",
+        ),
+    log:
+        f"{LOGS}/dose_curve.log",
+    benchmark:
+        f"{BENCH}/dose_curve.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        sets=dose_curve_sets,
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem dose-curve {params.sets} --out-dir {params.outdir} "
+        "--seed {params.seed} --log {log}"
+
+
 # Ablation: FlowDPS on the test particles, one run per row of config/ablations/flowdps.tsv
 # (samples, steps, dc_steps, stochasticity), on top of the tuned step size; one job per row.
 rule flowdps_variant:
