@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +90,27 @@ def test_same_dose_twice_or_different_methods_rejected(tmp_path, capsys):
     assert "twice" in capsys.readouterr().err
     assert flowem(["dose-curve", "--set", f"10={a}", "--set", f"20={b}", "--out-dir", out]) == 1
     assert "expected" in capsys.readouterr().err
+
+
+def test_failed_particles_lose_and_an_all_failed_method_is_reported():
+    """A diverged setting (e.g. an ablation row) must not crash the evaluation: a failed
+    particle counts as a loss in the win rate, a method with no result reports n = 0."""
+    from flowem.flowdps.evaluate import summarise
+
+    rows = []
+    for i in range(4):
+        ok = i != 2  # FlowDPS failed on particle 2
+        rows.append({"method": "flowdps", "index": i, "status": "ok" if ok else "failed"})
+        rows[-1].update({m: (30.0 if ok else np.nan) for m in METRICS})
+        rows.append(
+            {"method": "wiener", "index": i, "status": "ok", **dict.fromkeys(METRICS, 20.0)}
+        )
+        rows.append({"method": "broken", "index": i, "status": "failed"})
+        rows[-1].update(dict.fromkeys(METRICS, np.nan))
+    summary = summarise(pd.DataFrame(rows))
+    assert summary["methods"]["flowdps"]["n"] == 3 and summary["methods"]["flowdps"]["failed"] == 1
+    assert summary["methods"]["flowdps"]["psnr"] == pytest.approx(30.0)
+    broken = summary["methods"]["broken"]
+    assert broken["n"] == 0 and broken["failed"] == 4 and np.isnan(broken["psnr"])
+    assert (summary["win_rate"]["wiener"]["k"], summary["win_rate"]["wiener"]["n"]) == (3, 4)
+    assert (summary["win_rate"]["broken"]["k"], summary["win_rate"]["broken"]["n"]) == (3, 4)

@@ -98,9 +98,13 @@ def summarise(per_particle: pd.DataFrame, reference: str = "flowdps") -> dict:
     methods, wins = {}, {}
     for name, group in per_particle.groupby("method", sort=False):
         ok = group[group.status == "ok"]
-        stats = {m: summarize(ok[m].to_numpy()) for m in METRICS}
-        methods[name] = {m: s.mean for m, s in stats.items()}
-        methods[name]["ci"] = {m: [s.ci_low, s.ci_high] for m, s in stats.items()}
+        if len(ok):
+            stats = {m: summarize(ok[m].to_numpy()) for m in METRICS}
+            methods[name] = {m: s.mean for m, s in stats.items()}
+            methods[name]["ci"] = {m: [s.ci_low, s.ci_high] for m, s in stats.items()}
+        else:  # every particle failed (e.g. a diverging ablation setting): say so, no numbers
+            methods[name] = {m: float("nan") for m in METRICS}
+            methods[name]["ci"] = {m: [float("nan")] * 2 for m in METRICS}
         methods[name]["n"] = len(ok)
         methods[name]["failed"] = int(len(group) - len(ok))
     if reference in methods:
@@ -109,8 +113,10 @@ def summarise(per_particle: pd.DataFrame, reference: str = "flowdps") -> dict:
             if name == reference:
                 continue
             other = per_particle[per_particle.method == name].set_index("index")
-            both = ref.psnr.notna() & other.psnr.notna()
-            result = win_rate(ref.psnr[both], other.psnr[both])
+            # a failed particle (no PSNR) loses against any result; both failed is no win
+            result = win_rate(
+                ref.psnr.fillna(-np.inf), other.psnr.reindex(ref.index).fillna(-np.inf)
+            )
             wins[name] = {
                 "k": result.wins,
                 "n": result.n,
