@@ -60,3 +60,13 @@ def test_sorted_cumulative_sums_equal_disc_masked_sums():
         for x in radii
     ]
     assert _Spectrum(img).curve(radii, g) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(("seed", "size", "sigma"), [(9, 21, 1.0), (9, 32, 1.0), (14, 16, 2.0)])
+def test_small_smooth_images_whose_best_filter_is_the_last(seed, size, sigma):
+    """Regression: when the last high-pass filter gives the highest kc the refinement indexed
+    past the filter list; small smooth crops (restorations of 32 px patches) hit it. The
+    resolution is then finite and no finer than the blur allows (Nyquist is 2 px)."""
+    img = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=(size, size)), sigma)
+    resolution = decorrelation_resolution(img, 1.0)
+    assert math.isnan(resolution) or 2.0 <= resolution <= size

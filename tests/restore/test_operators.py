@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -112,3 +114,43 @@ def test_psfs_are_normalised_and_centred():
         c = psf.shape[0] // 2
         assert psf[c, c] == psf.max()
         assert np.allclose(psf, psf[::-1, ::-1])
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+@pytest.mark.parametrize("weight", [0.3, 20.0])
+def test_proximal_step_solves_its_least_squares_problem(name, weight):
+    """x = prox(v) minimises ||x - v||^2 + w ||A x - y||^2: the gradient vanishes there."""
+    op = OPERATORS[name]
+    v = torch.randn(2, 1, 23, 29, dtype=torch.float64)
+    y = torch.randn(op.forward(v).shape, dtype=torch.float64)
+    x = op.proximal(v, y, weight)
+    gradient = (x - v) + weight * op.adjoint(op.forward(x) - y, tuple(x.shape))
+    assert gradient.abs().max() < 1e-10
+    torch.testing.assert_close(op.proximal(v, y, 0.0), v, rtol=0, atol=1e-12)  # FFT round trip
+
+
+@pytest.mark.parametrize("name", ["identity", "sr3", "decimate_rows"])
+def test_noiseless_proximal_step_is_the_projection_onto_the_data(name):
+    """weight = inf: A x = y exactly, and x - v lies in the range of A^T (closest point)."""
+    op = OPERATORS[name]
+    v = torch.randn(1, 1, 23, 29, dtype=torch.float64)
+    y = torch.randn(op.forward(v).shape, dtype=torch.float64)
+    x = op.proximal(v, y, math.inf)
+    torch.testing.assert_close(op.forward(x), y, rtol=0, atol=1e-12)
+    # the projection moves v only within range(A^T): removing that component returns v's
+    # null-space part unchanged
+    null_v = v - op.data_gradient(v, torch.zeros_like(y))
+    null_x = x - op.data_gradient(x, torch.zeros_like(y))
+    torch.testing.assert_close(null_x, null_v, rtol=0, atol=1e-12)
+
+
+def test_blur_proximal_with_large_weight_approaches_the_least_squares_fit():
+    """Capped weight 1e6: residual at most ||x|| / (2 sqrt(1e6)) per frequency."""
+    op = OPERATORS["gaussian_blur"]
+    x = torch.randn(1, 1, 24, 24, dtype=torch.float64)
+    y = op.forward(x)
+    fitted = op.proximal(torch.zeros_like(x), y, 1e6)
+    assert (op.forward(fitted) - y).norm() < 1e-2 * y.norm()
+    torch.testing.assert_close(op.proximal(torch.zeros_like(x), y, math.inf), fitted)
+    loose = op.proximal(torch.zeros_like(x), y, 1.0)
+    assert (op.forward(loose) - y).norm() > (op.forward(fitted) - y).norm()

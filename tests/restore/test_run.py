@@ -49,7 +49,10 @@ def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model):
         "tasks": ["sr3", "axial"],
         "test_slices": [24, 25],
         "crop": 24,
-        "sampler": {"steps": 3, "dps_steps": 6},
+        "sampler": {"method": "dc", "steps": 3, "dps_steps": 6},
+        "samples_per_image": 2,
+        "tune": {"lr": [0.5, 2.0]},
+        "niqe_slices": [0, 1],
         "full_slice_task": "sr2",
         "axial_volume_factor": 2,
         "axial_volume_crop": 16,
@@ -67,21 +70,28 @@ def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model):
     ]
     assert main([*argv, "--params", json.dumps(params)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"tasks", "speed"}
+    assert set(metrics) == {"tasks", "speed", "ground_truth"}
     assert set(metrics["tasks"]) == {"sr3", "axial"}
     assert set(metrics["tasks"]["sr3"]) == {"flow", "bicubic"}
     assert set(metrics["tasks"]["axial"]) == {"flow", "linear", "cubic"}
     for scores in metrics["tasks"]["sr3"].values():
-        assert set(scores) == {"psnr", "ssim", "frc_nm"}
-        assert np.isfinite(list(scores.values())).all()
+        # 24 px crops: too small for NIQE's 96 px blocks even as a mosaic, so no niqe keys
+        assert set(scores) == {"psnr", "ssim", "frc_nm", "decorrelation_nm"}
+        assert np.isfinite([scores[k] for k in ("psnr", "ssim", "frc_nm")]).all()
     speed = metrics["speed"]
-    assert set(speed) == {"flow_seconds", "diffusion_seconds", "psnr_flow", "psnr_diffusion"}
+    assert {"flow_seconds", "diffusion_seconds", "psnr_flow", "psnr_diffusion"} <= set(speed)
+    assert speed["speedup"] == pytest.approx(speed["diffusion_seconds"] / speed["flow_seconds"])
     for name in ("sr3", "axial", "full_slice", "axial_volume"):
         assert (out / "figures" / f"{name}.png").is_file()
     extras = json.loads((out / "extras.json").read_text())
     assert extras["axial_volume"]["shape"] == [3, 16, 16]  # (2 - 1) * 2 + 1 planes
     chosen = json.loads((out / "baseline_params.json").read_text())
     assert "bicubic" in chosen["sr3"]
+    # the flow sampler is tuned on validation slices: every grid point tried, the best kept
+    flow = chosen["sr3"]["flow"]
+    assert [trial["params"]["lr"] for trial in flow["trials"]] == [0.5, 2.0]
+    assert flow["val_psnr"] == max(trial["val_psnr"] for trial in flow["trials"])
+    assert not (out / "niqe_em_model.mat").exists()  # 48 px slices: no 96 px NIQE block
     # same config and seed -> same numbers (CPU)
     again = tmp_path / "again"
     rerun = {**params, "speed": False, "full_slice_task": None, "axial_volume_factor": 0}

@@ -24,8 +24,9 @@ def _noise(shape, seed=0):
         SamplerSettings(method="si", steps=12, lr=0.0),
         SamplerSettings(method="pnp", steps=12, lr=0.0, eta=0.0),
         SamplerSettings(method="dps", steps=12, dps_steps=30, lr=0.0),
+        SamplerSettings(method="dc", steps=12, lr=0.0, eta=0.0),
     ],
-    ids=["si", "pnp", "dps"],
+    ids=["si", "pnp", "dps", "dc"],
 )
 def test_zero_data_weight_is_euler_prior_sampling(settings, conv_velocity):
     """With lr = 0 every update is the Euler ODE sampler of the prior, same noise."""
@@ -71,7 +72,7 @@ def test_pnp_with_fresh_noise_follows_the_analytic_recursion():
 
 @pytest.mark.parametrize(
     ("method", "max_residual", "check_spread"),
-    [("si", 0.02, True), ("pnp", 0.2, False), ("dps", 0.1, True)],
+    [("si", 0.02, True), ("pnp", 0.2, False), ("dps", 0.1, True), ("dc", 1e-9, False)],
 )
 def test_noiseless_super_resolution_posterior_mean(method, max_residual, check_spread):
     """Prior N(m, s^2 I), y = A x (2 x 2 block means, no noise). The posterior mean is y_j on
@@ -81,7 +82,8 @@ def test_noiseless_super_resolution_posterior_mean(method, max_residual, check_s
     from sampling alone; we allow 1.5 se (a bias of at most 1.1 se). The data residual is
     relative to the prior mean's, ||A m - y||. SI and DPS are samplers: their within-block
     spread must match the analytic one within 5 % (Euler with 50 steps is 3 % low). PnP-flow
-    returns denoiser means, so its spread is not checked.
+    returns denoiser means, so its spread is not checked; nor is ``dc``'s (same re-noising),
+    whose last proximal step is the exact projection here (no noise): residual ~ 0.
     """
     m, s, b = 0.2, 0.5, 256
     vel = GaussianPriorVelocity(m, s)
@@ -108,3 +110,37 @@ def test_gamma_schedule():
     assert SamplerSettings(lr=2.0, alpha=0.0).gamma(0.99) == 2.0
     dps = SamplerSettings(method="dps", lr=1.0, steps=50, dps_steps=500)
     assert dps.gamma(0.0) == pytest.approx(0.1)
+
+
+def test_dc_weights_the_data_by_its_noise():
+    """``dc`` data weight r_t^2 / sigma^2 with r_t^2 = lr (1 - t)^2 / (t^2 + (1 - t)^2)."""
+    settings = SamplerSettings(method="dc", lr=2.0)
+    assert settings.data_weight(0.0, 0.5) == pytest.approx(2.0 / 0.25)
+    assert settings.data_weight(0.5, 0.5) == pytest.approx(2.0 * 0.5 / 0.25)
+    assert settings.data_weight(0.3, 0.0) == math.inf
+
+
+def test_dc_denoising_of_a_gaussian_prior_approaches_the_posterior_mean():
+    """Prior N(0, 1), y = x + N(0, sigma^2), lr = 1 (the prior's variance): the mean of many
+    ``dc`` samples is close to the posterior mean y / (1 + sigma^2), and a pure data fit (y)
+    or the prior mean (0) is far worse."""
+    from flowem.restore.operators import Identity
+
+    sigma, b = 0.6, 256
+    vel = GaussianPriorVelocity(0.0, 1.0)
+    truth = _noise((1, 1, 16, 16), seed=7)
+    y = (truth + sigma * _noise((1, 1, 16, 16), seed=8)).expand(b, -1, -1, -1)
+    settings = SamplerSettings(method="dc", steps=30, lr=1.0, eta=1.0)
+    out = sample(
+        vel,
+        _noise((b, 1, 16, 16)),
+        Identity(),
+        y,
+        settings,
+        generator=torch_generator(0, 4),
+        noise_std=sigma,
+    )
+    posterior_mean = y[:1] / (1 + sigma**2)
+    error = (out.mean(0, keepdim=True) - posterior_mean).pow(2).mean().sqrt()
+    scale = posterior_mean.pow(2).mean().sqrt()
+    assert error < 0.1 * scale

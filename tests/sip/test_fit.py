@@ -28,6 +28,7 @@ IMAGE_KEYS = {
         ("nanocluster", {"bandwidth": "wide"}, "bandwidth must be 'auto'"),
         ("1d", {"losses": ["energy", "sinkhorn"]}, "sip.losses"),
         ("1d", {"lr": 0}, "sip.lr must be > 0"),
+        ("1d", {"sweep_lr": -0.1}, "sip.sweep_lr must be > 0"),
         ("protein", {"n_particles": 0}, "n_particles must be >= 1"),
         ("protein", {"pixel_size": 1.0}, "unknown keys"),
         ("tomography", {}, "unknown SIP experiment"),

@@ -75,3 +75,19 @@ def test_vector_adam_uses_one_rate_per_parameter():
     np.testing.assert_allclose(params.numpy(), np.tile([-0.1, -1.0], (3, 1)), rtol=1e-5)
     with pytest.raises(ValueError, match="2 learning rates for 3"):
         learning_rates([0.1, 1.0], 3, torch.float32)
+
+
+def test_w1_to_reference_equals_scipy():
+    from flowem.sip.run_1d import W1ToReference
+
+    gen = np.random.default_rng(0)
+    reference = gen.normal(size=6000)
+    w1 = W1ToReference(reference)
+    for n in (600, 1000, 777):  # 777: not a divisor of 6000, so the scipy route
+        sample = gen.normal(0.3, 1.4, size=(n, 1))
+        expected = wasserstein_distance(sample.ravel(), reference)
+        assert w1(sample) == pytest.approx(expected, rel=1e-10)
+    weights = gen.uniform(size=600)
+    sample = gen.normal(size=600)
+    expected = wasserstein_distance(sample, reference, u_weights=weights)
+    assert w1(sample, weights) == pytest.approx(expected, rel=1e-12)

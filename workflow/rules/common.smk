@@ -214,8 +214,10 @@ RESTORE_GRID = paramspace("restore")
 
 
 def restore_variant_params(wildcards) -> str:
-    """The restore section with this row's sampler settings (alpha, lr)."""
+    """The restore section with this row's sampler settings (sampler, alpha, lr, eta)."""
     row = {k: _plain(v) for k, v in RESTORE_GRID.instance(wildcards).items()}
+    if "sampler" in row:  # the column cannot be called `method` (a global wildcard)
+        row["method"] = row.pop("sampler")
     section = json.loads(restore_params())
     section["sampler"] = {**section["sampler"], **row}
     section["task_lr"] = {}  # the row's lr applies to every task

@@ -78,7 +78,7 @@ rule restore:
         "--seed {params.seed} --log {log}"
 
 
-# Ablation: one restoration run per row of config/ablations/restore.tsv (alpha, lr).
+# Ablation: one restoration run per row of config/ablations/restore.tsv (sampler, alpha, lr, eta).
 use rule restore as restore_variant with:
     output:
         metrics=f"{RESULTS}/ablations/restore/{RESTORE_GRID.wildcard_pattern}/metrics.json",

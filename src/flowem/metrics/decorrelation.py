@@ -147,6 +147,8 @@ def decorrelation_analysis(img, pixel_size: float = 1.0) -> Decorrelation:
     i1, i2 = sorted((int(np.argmax(np.sqrt(kcs * amplitudes))), i_max))
     if i1 == 0:
         i2 = 0
+    # kcs has one entry more than gs: keep both ends of the refined span inside gs
+    i1 = min(i1, len(gs) - 1)
     i2 = min(i2, len(gs) - 2)
     gs_fine = np.exp(np.linspace(math.log(gs[i1]), math.log(gs[i2 + 1]), N_HIGHPASS + 2))[1:-1]
     radii_fine = np.linspace(max(kcs[i_max] - 0.05, 0.0), min(kcs[i_max] + 0.3, 1.0), N_RADII)

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from flowem.restore.operators import Decimate
-from flowem.restore.samplers import SamplerSettings, VelocityField, pnp_step, si_step
+from flowem.restore.samplers import SamplerSettings, VelocityField, dc_step, pnp_step, si_step
 
 # Volume dims (D, H, W) = (z, y, x): slicing along y gives xz planes, along x yz, along z xy.
 ORIENTATIONS = (1, 2, 0)
@@ -52,13 +52,15 @@ def axial_sample(
     settings: SamplerSettings,
     generator: torch.Generator | None = None,
     batch_size: int = 32,
+    noise_std: float = 0.0,
 ) -> torch.Tensor:
     """Axial super-resolution of ``y`` (1, 1, d, H, W) from ``noise`` (1, 1, D, H, W).
 
-    ``settings.method`` is ``si`` or ``pnp`` (DPS through a whole volume is not offered).
+    ``settings.method`` is ``si``, ``pnp`` or ``dc`` (DPS through a whole volume is not
+    offered); ``noise_std`` is the noise of the measured planes (``dc``; 0: imposed exactly).
     """
     if settings.method == "dps":
-        raise ValueError("axial_sample supports the 'si' and 'pnp' updates")
+        raise ValueError("axial_sample supports the 'si', 'pnp' and 'dc' updates")
     operator = Decimate(factor, dim=-3)
     steps, x, noise_hat = settings.steps, noise, noise
     dt = 1.0 / steps
@@ -68,6 +70,9 @@ def axial_sample(
         gamma = settings.gamma(t) if axis != 0 else 0.0
         if settings.method == "si":
             x = si_step(sliced, x, t, dt, operator, y, gamma)
+        elif settings.method == "dc":
+            weight = settings.data_weight(t, noise_std) if gamma else 0.0
+            x = dc_step(sliced, x, t, dt, operator, y, weight, settings.eta, generator)
         else:
             eta = settings.eta if k else 0.0
             x, noise_hat = pnp_step(sliced, x, noise_hat, t, operator, y, gamma, eta, generator)

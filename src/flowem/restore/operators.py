@@ -49,6 +49,24 @@ class LinearOperator:
         """
         return self.adjoint(self.forward(x) - y, tuple(x.shape))
 
+    def proximal(self, v: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
+        """``argmin_x ||x - v||^2 + weight ||A x - y||^2`` (closed form per operator).
+
+        ``weight = inf`` is the projection onto ``{A x = y}`` closest to ``v`` (noiseless data);
+        ``weight = 0`` returns ``v``. The operators here have ``A A^T`` diagonal (identity,
+        decimation, area downsampling) or are diagonal in Fourier space (circular blur), so
+        ``x = v - A^T (A A^T + I / weight)^-1 (A v - y)`` is exact and costs one ``A`` and one
+        ``A^T``.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def _shrink(diagonal: torch.Tensor | float, weight: float) -> torch.Tensor | float:
+        """``(d + 1 / weight)^-1 d``-type factor ``weight d / (weight d + 1)`` (1 at ``inf``)."""
+        if math.isinf(weight):
+            return 1.0
+        return weight * diagonal / (weight * diagonal + 1.0)
+
 
 class Identity(LinearOperator):
     """Denoising: ``A = I``."""
@@ -60,6 +78,9 @@ class Identity(LinearOperator):
 
     def adjoint(self, y: torch.Tensor, in_shape: tuple[int, ...] | None = None) -> torch.Tensor:
         return y
+
+    def proximal(self, v: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
+        return v - self._shrink(1.0, weight) * (v - y)
 
 
 def _pad_to_multiple(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -89,6 +110,13 @@ class AreaDownsample(LinearOperator):
         k, (h, w) = self.factor, x.shape[-2:]
         residual = self.forward(x) - y
         return residual.repeat_interleave(k, dim=-2).repeat_interleave(k, dim=-1)[..., :h, :w]
+
+    def proximal(self, v: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
+        # A A^T = diag(1 / n) (n pixels per block): the correction is W A^T r shrunk per block.
+        k, (h, w) = self.factor, v.shape[-2:]
+        shrink = self._shrink(1.0 / self._counts((h, w), v), weight)
+        residual = (self.forward(v) - y) * shrink
+        return v - residual.repeat_interleave(k, dim=-2).repeat_interleave(k, dim=-1)[..., :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.factor
@@ -145,6 +173,15 @@ class Blur(LinearOperator):
     def adjoint(self, y: torch.Tensor, in_shape: tuple[int, ...] | None = None) -> torch.Tensor:
         return self._apply(y, conjugate=True)
 
+    def proximal(self, v: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
+        """Fourier-diagonal: ``(V + weight H* Y) / (1 + weight |H|^2)``; an infinite weight is
+        capped at ``1e6`` (the projection would divide by the transfer function's zeros)."""
+        weight = min(weight, 1e6)
+        otf = self._transfer(v)
+        spectrum = torch.fft.rfft2(v) + weight * otf.conj() * torch.fft.rfft2(y)
+        spectrum = spectrum / (1.0 + weight * otf.abs() ** 2)
+        return torch.fft.irfft2(spectrum, s=tuple(v.shape[-2:]))
+
 
 def gaussian_psf(sigma_px: float, radius_px: int | None = None) -> np.ndarray:
     """Normalised Gaussian PSF of standard deviation ``sigma_px``, side ``2 radius + 1``."""
@@ -191,3 +228,7 @@ class Decimate(LinearOperator):
         out = y.new_zeros(shape)
         index = torch.arange(0, length, self.factor, device=y.device)
         return out.index_copy(self.dim, index, y)
+
+    def proximal(self, v: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
+        residual = self._shrink(1.0, weight) * (self.forward(v) - y)  # A A^T = I
+        return v - self.adjoint(residual, tuple(v.shape))

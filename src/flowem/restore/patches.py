@@ -1,10 +1,11 @@
 """Command ``em-patches``: training and validation patches of the ISBI 2012 EM volume.
 
 Reads ``em/isbi2012_train_volume.tif`` (30 x 512 x 512, uint8, 50 x 4 x 4 nm) through the fetch
-module; slices ``train_slices`` give training patches, ``val_slices`` validation patches (the
-held-out slices 24-29, also the restoration test set). Patches are ``patch`` px squares at random
-positions, scaled to [-1, 1] (``x / 127.5 - 1``), written as float32 MRC stacks with the pixel
-size in angstrom (4 nm = 40 A), ready for ``train-prior``.
+module; slices ``train_slices`` give training patches, ``val_slices`` validation patches (by
+default slices 22-23, the restoration's tuning slices; the restoration test slices 24-29 are
+in neither set). Patches are ``patch`` px squares at random positions, scaled to [-1, 1]
+(``x / 127.5 - 1``), written as float32 MRC stacks with the pixel size in angstrom (4 nm = 40 A),
+ready for ``train-prior``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class PatchSettings:
     patch: int = 64
     n_train: int = 4096
     n_val: int = 256
-    train_slices: list[int] = field(default_factory=lambda: list(range(24)))
-    val_slices: list[int] = field(default_factory=lambda: list(range(24, 30)))
+    train_slices: list[int] = field(default_factory=lambda: list(range(22)))
+    val_slices: list[int] = field(default_factory=lambda: [22, 23])
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PatchSettings:

@@ -1,18 +1,22 @@
 """Command ``restore``: EM restoration with the flow prior against classical baselines.
 
 For each task (denoise, sr2, sr3, sr4, deblur, axial) the held-out slices are degraded, restored
-by posterior sampling with the EM prior (overlapping patches) and by each baseline (tuned on
-validation slices), and scored against the ground truth. Writes into ``--outdir``:
-``metrics.json`` (``{"tasks": {task: {method: {psnr, ssim, frc_nm}}}, "speed": {...}}``),
-``metrics.csv``, ``baseline_params.json``, ``extras.json`` (full-slice and real-volume runs),
-``figures/<task>.png`` (input / baseline / flow / ground truth) and ``restore_config.json``.
+by posterior sampling with the EM prior (overlapping patches; the sampler's ``tune`` grid chosen
+per task on the validation slices) and by each baseline (tuned there too), and scored against the
+ground truth (PSNR, SSIM, FRC) and without it (NIQE with the natural and an EM-fitted model,
+decorrelation resolution). Writes into ``--outdir``: ``metrics.json``
+(``{"tasks": {task: {method: {psnr, ssim, frc_nm, niqe, niqe_em, decorrelation_nm}}},
+"ground_truth": {...}, "speed": {...}}``), ``metrics.csv``, ``baseline_params.json`` (chosen
+hyperparameters, ``flow``: the tuned sampler with every trial), ``extras.json`` (full-slice and
+real-volume runs), ``niqe_em_model.mat``, ``figures/<task>.png`` (input / best baseline / flow /
+ground truth) and ``restore_config.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +27,23 @@ from tqdm.auto import tqdm
 
 from flowem.command import add_common_arguments, guarded, parse_params
 from flowem.io import write_json, write_table
-from flowem.restore.axial import axial_sample, fine_depth
-from flowem.restore.baselines import BASELINES, Context, linear_z, task_kind, tune
-from flowem.restore.evaluate import display_measurement, image_scores, mean_scores, plot_panels
+from flowem.metrics import NiqeModel, fit_niqe_model, write_niqe_model
+from flowem.metrics.niqe import BLOCK
+from flowem.restore.baselines import BASELINES, Context, task_kind, tune
+from flowem.restore.evaluate import (
+    DATA_RANGE,
+    display_measurement,
+    mean_scores,
+    no_reference_scores,
+    plot_panels,
+)
+from flowem.restore.extras import axial_volume, full_slice, speed_comparison
 from flowem.restore.patches import read_em_volume
 from flowem.restore.samplers import SamplerSettings, sample
 from flowem.restore.settings import RestoreSettings
 from flowem.restore.stitching import StitchedVelocity, overlap_pixels
 from flowem.restore.tasks import TASKS, Task, make_task
+from flowem.restore.tuning import tune_sampler
 from flowem.restore.velocity import PriorVelocity, load_velocity
 from flowem.runtime import pick_device, setup_logging, torch_generator, write_run_config
 
@@ -56,162 +69,114 @@ def context_of(task: Task, shape: tuple[int, int], settings: RestoreSettings) ->
     return Context(shape, factor, getattr(op, "psf", None), task.noise.std)
 
 
-def flow_restore(
-    prior: PriorVelocity,
+@dataclass
+class Restorer:
+    """The prior, seed and device of a run: measurements and flow restorations."""
+
+    prior: PriorVelocity
+    seed: int
+    device: torch.device
+
+    def measure(self, task: Task, clean: np.ndarray, key: int) -> torch.Tensor:
+        return measure(task, clean, self.seed, key)
+
+    def restore(
+        self,
+        task: Task,
+        y: torch.Tensor,
+        sampler: SamplerSettings,
+        settings: RestoreSettings,
+        key: int,
+        shape: tuple[int, int],
+        samples: int | None = None,
+    ) -> np.ndarray:
+        """Restorations (N, H, W) in data units: the mean of ``samples`` (default
+        ``settings.samples_per_image``) posterior samples per measurement, each from one
+        global noise image."""
+        prior = self.prior
+        overlap = overlap_pixels(prior.patch, settings.overlap_fraction)
+        velocity = StitchedVelocity(prior, prior.patch, overlap, settings.batch_size)
+        count = samples or settings.samples_per_image
+        y_rep = y.repeat_interleave(count, dim=0)
+        generator = torch_generator(self.seed, NOISE_STREAM, key)
+        noise = torch.randn((len(y_rep), 1, *shape), generator=generator)
+        out = sample(
+            velocity,
+            noise.to(self.device),
+            task.operator,
+            prior.to_network(y_rep).to(self.device),
+            sampler,
+            generator=torch_generator(self.seed, FRESH_STREAM, key),
+            noise_std=task.noise.std / prior.scale,
+        )
+        out = prior.to_data(out).float().cpu().reshape(len(y), count, *shape).mean(dim=1)
+        return out.numpy()
+
+
+def tuned_sampler(
+    restorer: Restorer,
     task: Task,
-    y: torch.Tensor,
-    shape: tuple[int, int],
-    sampler: SamplerSettings,
+    index: int,
+    y_val: torch.Tensor,
+    val_truths: np.ndarray,
     settings: RestoreSettings,
-    seed: int,
-    key: int,
-    device: torch.device,
-) -> np.ndarray:
-    """Restorations (N, H, W) in data units: the mean of ``settings.samples_per_image``
-    posterior samples per measurement, each from one global noise image."""
-    overlap = overlap_pixels(prior.patch, settings.overlap_fraction)
-    velocity = StitchedVelocity(prior, prior.patch, overlap, settings.batch_size)
-    count = settings.samples_per_image
-    y_rep = y.repeat_interleave(count, dim=0)
-    noise = torch.randn((len(y_rep), 1, *shape), generator=torch_generator(seed, NOISE_STREAM, key))
-    out = sample(
-        velocity,
-        noise.to(device),
-        task.operator,
-        prior.to_network(y_rep).to(device),
-        sampler,
-        generator=torch_generator(seed, FRESH_STREAM, key),
-    )
-    out = prior.to_data(out).float().cpu().reshape(len(y), count, *shape).mean(dim=1)
-    return out.numpy()
+) -> tuple[SamplerSettings, dict]:
+    """The task's sampler: ``settings.tune`` searched on the validation images, else
+    ``sampler`` with the task's ``task_lr``."""
+    base = replace(settings.sampler, lr=settings.task_lr.get(task.name, settings.sampler.lr))
+    if not settings.tune:
+        return base, {"params": {}, "val_psnr": None, "trials": []}
+    shape = tuple(val_truths.shape[-2:])
+
+    def score(sampler: SamplerSettings) -> float:
+        images = restorer.restore(
+            task, y_val, sampler, settings, 1000 + index, shape, settings.tune_samples
+        )
+        return mean_scores(val_truths, images, 1.0)["psnr"]
+
+    return tune_sampler(score, base, settings.tune)
 
 
 def run_task(
     index: int,
     name: str,
-    prior: PriorVelocity,
+    restorer: Restorer,
     truths: np.ndarray,
     val_truths: np.ndarray,
     settings: RestoreSettings,
-    seed: int,
-    device: torch.device,
     pixel_nm: float,
-) -> tuple[dict, dict, dict]:
-    """Scores per method, the chosen baseline hyperparameters, figure panels (first image)."""
+    em_model: NiqeModel | None,
+) -> tuple[dict, dict, dict, SamplerSettings]:
+    """Scores per method, the chosen hyperparameters (baselines and flow sampler), figure
+    panels (first image) and the task's sampler."""
     task = make_task(name, settings.degradation)
     shape = tuple(truths.shape[-2:])
     ctx = context_of(task, shape, settings)
-    y = measure(task, truths, seed, 2 * index)
-    y_val = measure(task, val_truths, seed, 2 * index + 1).numpy()[:, 0]
-    sampler = replace(settings.sampler, lr=settings.task_lr.get(name, settings.sampler.lr))
-    flow = flow_restore(prior, task, y, shape, sampler, settings, seed, index, device)
-    scores = {"flow": mean_scores(truths, flow, pixel_nm)}
-    chosen, best_name, best_image = {}, None, None
+    y = restorer.measure(task, truths, 2 * index)
+    y_val = restorer.measure(task, val_truths, 2 * index + 1)
+    sampler, chosen_flow = tuned_sampler(restorer, task, index, y_val, val_truths, settings)
+    flow = restorer.restore(task, y, sampler, settings, index, shape)
+    results = {"flow": flow}
+    chosen = {"flow": chosen_flow}
     for baseline, (fn, grid) in BASELINES[task_kind(name)].items():
-        params, val_psnr = tune(fn, grid, list(y_val), list(val_truths), ctx)
-        restored = np.stack([fn(m, ctx, **params) for m in y.numpy()[:, 0]])
-        scores[baseline] = mean_scores(truths, restored, pixel_nm)
+        params, val_psnr = tune(fn, grid, list(y_val.numpy()[:, 0]), list(val_truths), ctx)
+        results[baseline] = np.stack([fn(m, ctx, **params) for m in y.numpy()[:, 0]])
         chosen[baseline] = {"params": params, "val_psnr": val_psnr}
-        if best_name is None or scores[baseline]["psnr"] > scores[best_name]["psnr"]:
-            best_name, best_image = baseline, restored[0]
+    scores = {
+        method: {
+            **mean_scores(truths, images, pixel_nm),
+            **no_reference_scores(images, pixel_nm, em_model),
+        }
+        for method, images in results.items()
+    }
+    best_name = max((m for m in scores if m != "flow"), key=lambda m: scores[m]["psnr"])
     panels = {
         "input": display_measurement(y.numpy()[0, 0], shape),
-        f"{best_name}": best_image,
+        best_name: results[best_name][0],
         "flow": flow[0],
         "ground truth": truths[0],
     }
-    return scores, chosen, panels
-
-
-def speed_comparison(
-    prior: PriorVelocity, truth: np.ndarray, settings: RestoreSettings, seed: int, device
-) -> dict[str, float]:
-    """SI flow sampler vs flow DPS (many steps, gradient through the network) on one patch."""
-    task = make_task(settings.speed_task, settings.degradation)
-    patch = centre_crop(truth, prior.patch)[None]
-    y = measure(task, patch, seed, 100)
-    out: dict[str, float] = {}
-    for label, method in (("flow", "si"), ("diffusion", "dps")):
-        sampler = SamplerSettings(**{**settings.sampler.to_dict(), "method": method})
-        tic = time.perf_counter()
-        image = flow_restore(prior, task, y, patch.shape[-2:], sampler, settings, seed, 100, device)
-        out[f"{label}_seconds"] = time.perf_counter() - tic
-        out[f"psnr_{label}"] = image_scores(patch[0], image[0], 1.0)["psnr"]
-    return out
-
-
-def full_slice(prior, volume, settings: RestoreSettings, seed: int, device, pixel_nm, outdir):
-    """One full 512 x 512 slice restored with stitching: scores, seconds and a figure."""
-    name = settings.full_slice_task
-    task = make_task(name, settings.degradation)
-    truth = volume[settings.test_slices[:1]]
-    y = measure(task, truth, seed, 200)
-    tic = time.perf_counter()
-    flow = flow_restore(
-        prior, task, y, truth.shape[-2:], settings.sampler, settings, seed, 200, device
-    )
-    seconds = time.perf_counter() - tic
-    plot_panels(
-        outdir / "figures" / "full_slice.png",
-        {
-            "input": display_measurement(y.numpy()[0, 0], truth.shape[-2:]),
-            "flow": flow[0],
-            "ground truth": truth[0],
-        },
-        f"{name}, full slice {truth.shape[-2]} x {truth.shape[-1]} (stitched)",
-    )
-    return {"task": name, "seconds": seconds, "flow": mean_scores(truth, flow, pixel_nm)}
-
-
-def axial_volume(prior, volume, voxel_nm, settings: RestoreSettings, seed: int, device, outdir):
-    """Qualitative axial SR of the real anisotropic held-out volume: xz / yz figures."""
-    from flowem.metrics import decorrelation_resolution
-
-    factor = settings.axial_volume_factor
-    measured = centre_crop(volume[settings.test_slices], settings.axial_volume_crop)
-    depth = fine_depth(len(measured), factor)
-    y = torch.from_numpy(np.ascontiguousarray(measured))[None, None]
-    noise = torch.randn((1, 1, depth, *measured.shape[1:]), generator=torch_generator(seed, 300))
-    sampler = settings.sampler
-    if sampler.method == "dps":
-        sampler = SamplerSettings(**{**sampler.to_dict(), "method": "si"})
-    overlap = overlap_pixels(prior.patch, settings.overlap_fraction)
-    velocity = StitchedVelocity(prior, prior.patch, overlap, settings.batch_size)
-    tic = time.perf_counter()
-    x = axial_sample(
-        velocity,
-        noise.to(device),
-        prior.to_network(y).to(device),
-        factor,
-        sampler,
-        torch_generator(seed, 301),
-        settings.batch_size,
-    )
-    seconds = time.perf_counter() - tic
-    flow = prior.to_data(x).float().cpu().numpy()[0, 0]
-    ctx = Context((depth, measured.shape[2]), factor)
-    linear = np.stack([linear_z(measured[:, i, :], ctx) for i in range(measured.shape[1])], axis=1)
-    mid = measured.shape[1] // 2
-    plot_panels(
-        outdir / "figures" / "axial_volume.png",
-        {
-            "xz linear": linear[:, mid, :],
-            "xz flow": flow[:, mid, :],
-            "yz linear": linear[:, :, mid],
-            "yz flow": flow[:, :, mid],
-        },
-        f"real volume, z x{factor} ({voxel_nm[0]:g} -> {voxel_nm[0] / factor:.2f} nm)",
-    )
-    z_nm = voxel_nm[0] / factor
-    return {
-        "factor": factor,
-        "shape": list(flow.shape),
-        "seconds": seconds,
-        "decorrelation_nm_xz": {
-            name: float(decorrelation_resolution(img[:, mid, :], z_nm))
-            for name, img in (("flow", flow), ("linear", linear))
-        },
-    }
+    return scores, chosen, panels, sampler
 
 
 def metrics_rows(tasks: dict[str, dict]) -> pd.DataFrame:
@@ -245,37 +210,66 @@ def main(argv: list[str] | None = None) -> int:
     pixel_nm = float(voxel_nm[-1])
     truths = centre_crop(volume[settings.test_slices], settings.crop)
     val_truths = centre_crop(volume[settings.val_slices], settings.crop)
-    tasks, chosen = {}, {}
+    em_model = None
+    if settings.niqe_slices and min(volume.shape[-2:]) >= BLOCK:  # else: too small for NIQE
+        em_model = fit_niqe_model(
+            list(volume[settings.niqe_slices]),
+            DATA_RANGE,
+            source=f"EM slices {settings.niqe_slices}",
+        )
+        write_niqe_model(outdir / "niqe_em_model.mat", em_model)
+    restorer = Restorer(prior, args.seed, device)
+    tasks, chosen, samplers = {}, {}, {}
     for name in tqdm(settings.tasks, desc="tasks"):
         tic = time.perf_counter()
-        index = TASKS.index(name)
-        scores, chosen[name], panels = run_task(
-            index, name, prior, truths, val_truths, settings, args.seed, device, pixel_nm
+        scores, chosen[name], panels, samplers[name] = run_task(
+            TASKS.index(name), name, restorer, truths, val_truths, settings, pixel_nm, em_model
         )
         tasks[name] = scores
         plot_panels(outdir / "figures" / f"{name}.png", panels, name)
         log.info(
-            "%s (%.1f s): %s",
+            "%s (%.1f s, sampler %s): %s",
             name,
             time.perf_counter() - tic,
+            chosen[name]["flow"]["params"],
             {m: round(s["psnr"], 2) for m, s in scores.items()},
         )
-    metrics: dict[str, Any] = {"tasks": tasks}
+    sampler_of = lambda name: samplers.get(name, settings.sampler)  # noqa: E731
+    metrics: dict[str, Any] = {
+        "tasks": tasks,
+        "ground_truth": no_reference_scores(truths, pixel_nm, em_model),
+    }
     if settings.speed:
-        metrics["speed"] = speed_comparison(prior, truths[0], settings, args.seed, device)
+        speed_sampler = sampler_of(settings.speed_task)
+        metrics["speed"] = speed_comparison(restorer, truths, speed_sampler, settings)
         log.info("speed: %s", metrics["speed"])
     extras: dict[str, Any] = {}
     if settings.full_slice_task:
         extras["full_slice"] = full_slice(
-            prior, volume, settings, args.seed, device, pixel_nm, outdir
+            restorer,
+            volume,
+            settings,
+            sampler_of(settings.full_slice_task),
+            pixel_nm,
+            em_model,
+            outdir,
         )
     if settings.axial_volume_factor > 1:
         extras["axial_volume"] = axial_volume(
-            prior, volume, voxel_nm, settings, args.seed, device, outdir
+            prior,
+            volume,
+            voxel_nm,
+            settings,
+            sampler_of("axial"),
+            args.seed,
+            device,
+            em_model,
+            outdir,
         )
+        log.info("axial volume: %s", extras["axial_volume"]["scores"])
     write_json(outdir / "metrics.json", metrics)
     write_table(outdir / "metrics.csv", metrics_rows(tasks))
-    write_json(outdir / "baseline_params.json", chosen)
+    write_json(outdir / "baseline_params.json", chosen)  # with "flow": the tuned sampler
     write_json(outdir / "extras.json", extras)
     config = {"model": args.model, "volume": args.volume, "seed": args.seed, **settings.to_dict()}
     write_run_config(outdir, config, name="restore_config.json")

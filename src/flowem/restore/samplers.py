@@ -15,6 +15,15 @@ grid ``t_k = k / N``, ``x1_hat = x + (1 - t) v``, ``x0_hat = x - t v``; data ste
   exactly the Euler ODE sampler, because an Euler step is ``t' x1_hat + (1 - t') x0_hat``).
 - ``dps`` (diffusion-style DPS): the SI update with many steps and the gradient taken at ``x``
   through the network, ``grad_x 0.5 || y - A x1_hat(x) ||^2`` (autograd through ``velocity``).
+- ``dc`` (noise-aware data consistency, the default): the clean estimate is replaced by the
+  exact proximal step ``x1_dc = argmin ||x - x1_hat||^2 / r_t^2 + ||A x - y||^2 / sigma^2``
+  (:meth:`LinearOperator.proximal`), ``r_t^2 = lr (1 - t)^2 / (t^2 + (1 - t)^2)`` the error
+  variance of ``x1_hat`` under a unit-variance prior (``lr`` scales it) and ``sigma`` the
+  measurement noise std; then ``x <- (t + dt) x1_dc + (1 - t - dt) xi`` with ``xi`` re-noised
+  as in ``pnp`` (``eta``). Unlike a gradient step of size ``gamma_t`` it is exact for every
+  operator whatever its norm (area downsampling has ``||A||^2 = 1 / k^2``), weighs the data by
+  its noise (denoising keeps the prior's say, noiseless axial data are imposed exactly) and the
+  last step returns a data-consistent clean estimate. ``alpha`` is not used.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from flowem.errors import ConfigError
 from flowem.restore.operators import LinearOperator
 
 VelocityField = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-METHODS = ("si", "pnp", "dps")
+METHODS = ("si", "pnp", "dps", "dc")
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,11 @@ class SamplerSettings:
     def gamma(self, t: float) -> float:
         """Data step size ``gamma_t = lr (1 - t)^alpha`` (``0^0 = 1``)."""
         return self.step_lr * (1.0 - t) ** self.alpha
+
+    def data_weight(self, t: float, noise_std: float) -> float:
+        """``dc``: weight ``r_t^2 / sigma^2`` of the data against ``x1_hat`` (inf if noiseless)."""
+        r2 = self.lr * (1.0 - t) ** 2 / (t**2 + (1.0 - t) ** 2)
+        return math.inf if noise_std == 0 else r2 / noise_std**2
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,15 +124,43 @@ def pnp_step(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One PnP-flow update; returns the new clean estimate and its noise estimate."""
     z = x - gamma * operator.data_gradient(x, y) if gamma else x
-    xi = noise_hat
-    if eta > 0:
-        if generator is None:
-            raise ValueError("PnP-flow with eta > 0 needs a generator for the fresh noise")
-        fresh = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
-        xi = math.sqrt(1.0 - eta) * noise_hat + math.sqrt(eta) * fresh
+    xi = renoise(noise_hat, eta, generator)
     z_t = t * z + (1.0 - t) * xi
     v = velocity(z_t, at_time(t, z_t))
     return z_t + (1.0 - t) * v, z_t - t * v
+
+
+def renoise(noise_hat: torch.Tensor, eta: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``sqrt(1 - eta) x0_hat + sqrt(eta) n`` with fresh ``n ~ N(0, I)``."""
+    if eta == 0:
+        return noise_hat
+    if generator is None:
+        raise ValueError("re-noising with eta > 0 needs a generator for the fresh noise")
+    fresh = torch.randn(noise_hat.shape, generator=generator)
+    fresh = fresh.to(device=noise_hat.device, dtype=noise_hat.dtype)
+    return math.sqrt(1.0 - eta) * noise_hat + math.sqrt(eta) * fresh
+
+
+@torch.no_grad()
+def dc_step(
+    velocity: VelocityField,
+    x: torch.Tensor,
+    t: float,
+    dt: float,
+    operator: LinearOperator,
+    y: torch.Tensor,
+    weight: float,
+    eta: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One ``dc`` update: proximal data step on ``x1_hat``, then move to ``t + dt``."""
+    v = velocity(x, at_time(t, x))
+    clean = x + (1.0 - t) * v
+    if weight:
+        clean = operator.proximal(clean, y, weight)
+    if t + dt >= 1.0:
+        return clean
+    return (t + dt) * clean + (1.0 - t - dt) * renoise(x - t * v, eta, generator)
 
 
 def dps_step(
@@ -146,8 +188,10 @@ def sample(
     y: torch.Tensor,
     settings: SamplerSettings,
     generator: torch.Generator | None = None,
+    noise_std: float = 0.0,
 ) -> torch.Tensor:
-    """A posterior sample per noise image (B, C, H, W); ``generator`` feeds PnP's fresh noise."""
+    """A posterior sample per noise image (B, C, H, W); ``generator`` feeds the fresh noise of
+    ``pnp`` and ``dc``; ``noise_std`` is the measurement noise std in ``y``'s units (``dc``)."""
     steps = settings.n_steps
     dt = 1.0 / steps
     x = noise
@@ -157,6 +201,9 @@ def sample(
         gamma = settings.gamma(t)
         if settings.method == "si":
             x = si_step(velocity, x, t, dt, operator, y, gamma)
+        elif settings.method == "dc":
+            weight = settings.data_weight(t, noise_std) if settings.lr else 0.0
+            x = dc_step(velocity, x, t, dt, operator, y, weight, settings.eta, generator)
         elif settings.method == "pnp":
             eta = settings.eta if k else 0.0  # the first step starts from ``noise`` itself
             x, noise_hat = pnp_step(velocity, x, noise_hat, t, operator, y, gamma, eta, generator)

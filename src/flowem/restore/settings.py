@@ -13,6 +13,7 @@ from flowem.errors import ConfigError
 from flowem.prior.settings import from_mapping
 from flowem.restore.samplers import SamplerSettings
 from flowem.restore.tasks import TASKS, DegradationSettings
+from flowem.restore.tuning import check_grid
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class RestoreSettings:
     test_slices: list[int] = field(default_factory=lambda: list(range(24, 30)))
     val_slices: list[int] = field(default_factory=lambda: [22, 23])  # baseline tuning
     samples_per_image: int = 1  # posterior samples averaged into the restoration (their mean)
+    tune: dict[str, list] = field(default_factory=dict)  # sampler grid tuned per task on val
+    tune_samples: int = 1  # posterior samples per validation image while tuning
+    niqe_slices: list[int] = field(default_factory=lambda: list(range(22)))  # EM NIQE model
     crop: int = 128  # centred crop of each test slice (512: full slices)
     overlap_fraction: float = 0.125
     batch_size: int = 64  # patches per network call
@@ -52,8 +56,9 @@ class RestoreSettings:
             raise ConfigError(f"restore.tasks: unknown {unknown}; known: {list(TASKS)}")
         if not 0 <= self.overlap_fraction < 1 or self.crop < 8 or self.batch_size < 1:
             raise ConfigError("restore: need 0 <= overlap_fraction < 1, crop >= 8, batch_size >= 1")
-        if self.samples_per_image < 1:
-            raise ConfigError("restore.samples_per_image must be >= 1")
+        if self.samples_per_image < 1 or self.tune_samples < 1:
+            raise ConfigError("restore.samples_per_image and tune_samples must be >= 1")
+        check_grid(self.tune)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RestoreSettings:

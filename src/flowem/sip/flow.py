@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from flowem.errors import FlowemError
+from flowem.sip.losses import SampleLoss
 
 Tensor = torch.Tensor
 log = logging.getLogger("flowem.sip")
@@ -70,7 +71,7 @@ def run_flow(
     particles: Tensor,
     forward: Callable[[Tensor, torch.Generator], Tensor],
     observed: Tensor,
-    loss: Callable[[Tensor, Tensor], Tensor],
+    loss: SampleLoss | Callable[[Tensor, Tensor], Tensor],
     *,
     lr: float | list[float],
     iterations: int,
@@ -85,6 +86,9 @@ def run_flow(
 ) -> FlowResult:
     """Move ``particles`` ``(N, d)`` to minimise ``loss(forward(particles), observed)``.
 
+    The observed set's own terms are computed once (``loss.against``); with ``batch_size`` each
+    iteration compares against a fresh minibatch of it.
+
     ``monitor(particles)`` gives parameter-space metrics logged with the loss every
     ``log_every`` iterations (and every ``check_every`` when ``stop`` is given); the flow ends
     early once ``stop(record)`` is True. Raises :class:`FlowDivergedError` on non-finite values.
@@ -92,6 +96,10 @@ def run_flow(
     theta = particles.detach().clone()
     adam = VectorAdam(learning_rates(lr, theta.shape[1], theta.dtype).to(theta.device))
     flat_obs = observed.reshape(observed.shape[0], -1)
+    if hasattr(loss, "against"):  # the observed set's own terms, once
+        against = loss.against(flat_obs)
+    else:
+        against = lambda x, rows: loss(x, flat_obs if rows is None else flat_obs[rows])  # noqa: E731
     result = FlowResult(particles=theta)
     check_every = check_every or log_every
     start, monitor_seconds = time.perf_counter(), 0.0
@@ -99,11 +107,11 @@ def run_flow(
     for it in bar:
         theta.requires_grad_(True)
         simulated = forward(theta, generator).reshape(theta.shape[0], -1)
-        target = flat_obs
+        rows = None
         if batch_size is not None and batch_size < flat_obs.shape[0]:
-            pick = torch.randperm(flat_obs.shape[0], generator=generator)[:batch_size]
-            target = flat_obs[pick.to(flat_obs.device)]
-        value = loss(simulated, target)
+            rows = torch.randperm(flat_obs.shape[0], generator=generator)[:batch_size]
+            rows = rows.to(flat_obs.device)
+        value = against(simulated, rows)
         (grad,) = torch.autograd.grad(value, theta)
         theta = theta.detach()
         adam.step(theta, grad)

@@ -3,92 +3,161 @@
 All estimators are V-statistics over Dirac particles (every pair, the zero diagonal included):
 
 - squared energy distance ``D_E^2 = 2 E|X-Y| - E|X-X'| - E|Y-Y'|``; in 1D it is computed in
-  O(N log N) by sorting, otherwise by pairwise distances in row chunks (each chunk recomputed in
-  the backward pass, so memory stays ``chunk_size x M`` whatever N is). With the empirical
-  distributions this equals ``scipy.stats.energy_distance(x, y) ** 2`` exactly.
+  O(N log N) by sorting (the cross term by ``searchsorted`` into the sorted observed sample and
+  its prefix sums), otherwise by pairwise distances (:mod:`flowem.sip.pairwise`). With the
+  empirical distributions this equals ``scipy.stats.energy_distance(x, y) ** 2`` exactly.
 - squared MMD with a Gaussian kernel ``exp(-|a-b|^2 / (2 h^2))``;
-- ``KL(p_x || p_y)`` between Gaussian KDEs (Silverman bandwidth per set) evaluated at the points
-  of ``x``; in 1D on a grid by linear binning and an FFT convolution.
+- ``KL(p_x || p_y)`` between Gaussian KDEs (:mod:`flowem.sip.kde`).
+
+A loss is ``loss(simulated, observed)``; ``loss.against(observed)`` gives ``f(simulated, rows)``
+with the terms of the observed set alone (its sort, norms, ``E|Y-Y'|``, KDE) computed once, for
+the flow that compares fresh simulations to one observed set (``rows``: a minibatch of it).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from flowem.errors import ConfigError
+from flowem.sip.kde import KLAgainst, kl_kde
+from flowem.sip.pairwise import (
+    DIRECT_MAX_DIM,
+    SAVED_ELEMENTS,
+    as_2d,
+    chunked_sum,
+    distance_sum,
+    squared_distances,
+)
 
 Tensor = torch.Tensor
 LOSS_NAMES = ("energy", "mmd", "kl")
-#: below this dimension differences are formed directly (exact); above, by one GEMM
-_DIRECT_MAX_DIM = 8
+AgainstObserved = Callable[[Tensor, Tensor | None], Tensor]
 
 
-def _as_2d(x: Tensor) -> Tensor:
-    return x[:, None] if x.ndim == 1 else x.reshape(x.shape[0], -1)
+def _sort(v: Tensor) -> tuple[Tensor, Tensor]:
+    """Ascending values and order of a 1D tensor (numpy's sort is far faster on the CPU)."""
+    if v.device.type == "cpu":
+        order = torch.from_numpy(np.argsort(v.detach().numpy()))
+        return v[order], order
+    return torch.sort(v)
 
 
-def _squared_distances(a: Tensor, b: Tensor) -> Tensor:
-    if a.shape[1] <= _DIRECT_MAX_DIM:
-        return (a[:, None, :] - b[None, :, :]).pow(2).sum(-1)
-    d2 = a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2.0 * a @ b.T
-    return d2.clamp_min(0.0)
+def _count_below(sorted_values: Tensor, points: Tensor) -> Tensor:
+    """How many of ``sorted_values`` lie below each of ``points`` (sorted: numpy's is faster)."""
+    if sorted_values.device.type == "cpu":
+        return torch.from_numpy(np.searchsorted(sorted_values.numpy(), points.numpy()))
+    return torch.searchsorted(sorted_values, points)
 
 
-def _chunked_sum(
-    x: Tensor, y: Tensor, kernel: Callable[[Tensor], Tensor], *, same: bool, chunk_size: int
-) -> Tensor:
-    """``sum_ij kernel(|x_i - y_j|^2)``; with ``same`` the diagonal is left out (x is y)."""
-    total = x.new_zeros(())
-    for start in range(0, x.shape[0], chunk_size):
-
-        def block(xa: Tensor, yb: Tensor, start: int = start) -> Tensor:
-            values = kernel(_squared_distances(xa, yb))
-            if same:
-                rows = torch.arange(xa.shape[0], device=xa.device)
-                values = values.index_put((rows, rows + start), values.new_zeros(()))
-            return values.sum()
-
-        xa = x[start : start + chunk_size]
-        if torch.is_grad_enabled() and (xa.requires_grad or y.requires_grad):
-            total = total + checkpoint(block, xa, y, use_reentrant=False)
-        else:
-            total = total + block(xa, y)
-    return total
+def _rank_coefficients(n: int, like: Tensor) -> Tensor:
+    """``2 r - (n - 1)``: in a sorted sample ``sum_{i<j} |v_i - v_j| = sum_r coef_r v_(r)``."""
+    return 2.0 * torch.arange(n, device=like.device, dtype=like.dtype) - (n - 1)
 
 
-def _distance(d2: Tensor) -> Tensor:
-    # zero distances only occur on the excluded diagonal; clamp keeps sqrt's gradient finite
-    return d2.clamp_min(1e-30).sqrt()
+class _Energy1D(torch.autograd.Function):
+    """``D_E^2`` of 1D ``x`` against a sorted observed sample; analytic gradient in ``x``:
+    ``d/dx_i = 2 (2 c_i - m) / (n m) - 2 (2 r_i - (n - 1)) / n^2`` with ``c_i`` the observed
+    values below ``x_i`` and ``r_i`` the rank of ``x_i``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y_sorted: Tensor, y_prefix: Tensor, y_pair_sum: Tensor) -> Tensor:
+        n, m = x.shape[0], y_sorted.shape[0]
+        xs, order = _sort(x)
+        below = _count_below(y_sorted, xs.detach().to(y_sorted.dtype))
+        xd = xs.double()
+        # sum_j |x - y_j| = (2c - m) x + sum(y) - 2 (sum of the c smallest y)
+        c_coef = 2.0 * below.double() - m
+        cross = (c_coef * xd).sum() + n * y_prefix[-1] - 2.0 * y_prefix[below].sum()
+        r_coef = _rank_coefficients(n, xd)
+        value = 2.0 * cross / (n * m) - 2.0 * (r_coef * xd).sum() / n**2 - 2.0 * y_pair_sum / m**2
+        grad = torch.empty_like(x)
+        grad[order] = (2.0 * c_coef / (n * m) - 2.0 * r_coef / n**2).to(x.dtype)
+        ctx.save_for_backward(grad)
+        return value.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_value: Tensor):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_value, None, None, None
 
 
-def mean_distance(x: Tensor, y: Tensor | None = None, *, chunk_size: int = 1024) -> Tensor:
-    """V-statistic ``E|X - Y|`` (or ``E|X - X'|`` when ``y`` is None), chunked over rows."""
-    x = _as_2d(x)
-    same = y is None
-    y = x if same else _as_2d(y)
-    total = _chunked_sum(x, y, _distance, same=same, chunk_size=chunk_size)
-    return total / (x.shape[0] * y.shape[0])
+class _Energy1DAgainst:
+    """1D ``D_E^2`` against ``y``: its sort, prefix sums and ``sum_{i<j}|y_i - y_j|`` once."""
+
+    def __init__(self, y: Tensor) -> None:
+        self.y = y.reshape(-1)
+        self._full = self._observed_terms(self.y)
+
+    @staticmethod
+    def _observed_terms(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        ys = _sort(y.detach())[0]
+        yd = ys.double()
+        prefix = torch.cat([yd.new_zeros(1), yd.cumsum(0)])
+        return ys, prefix, (_rank_coefficients(len(yd), yd) * yd).sum()
+
+    def __call__(self, x: Tensor, rows: Tensor | None = None) -> Tensor:
+        terms = self._full if rows is None else self._observed_terms(self.y[rows])
+        return _Energy1D.apply(x.reshape(-1), *terms)
 
 
-def _sorted_pair_sum(v: Tensor) -> Tensor:
-    """``sum_{i<j} |v_i - v_j|`` of a 1D sample in O(N log N)."""
-    s, _ = torch.sort(v)
-    n = s.shape[0]
-    coef = 2.0 * torch.arange(n, device=s.device, dtype=s.dtype) - (n - 1)
-    return (coef * s).sum()
+class _EnergyAgainst:
+    """``D_E^2`` in any dimension against ``y``: its norms and ``E|Y-Y'|`` once (with all its
+    pairwise distances, when they fit, so that a minibatch's term is a look-up)."""
+
+    def __init__(self, y: Tensor, chunk_size: int) -> None:
+        self.y, self.chunk_size = as_2d(y).detach(), chunk_size
+        self.y_sq = self.y.pow(2).sum(1) if self.y.shape[1] > DIRECT_MAX_DIM else None
+        with torch.no_grad():
+            if self.y.shape[0] ** 2 <= SAVED_ELEMENTS:
+                self.y_distances = torch.cat(
+                    [
+                        squared_distances(self.y[i : i + chunk_size], self.y).sqrt()
+                        for i in range(0, self.y.shape[0], chunk_size)
+                    ]
+                )
+                self.y_distances.fill_diagonal_(0.0)
+                self.y_sum = self.y_distances.sum()
+            else:
+                self.y_distances = None
+                self.y_sum = distance_sum(self.y, chunk_size=chunk_size)
+
+    def _observed_sum(self, rows: Tensor) -> Tensor:
+        if self.y_distances is not None:
+            return self.y_distances[rows][:, rows].sum()
+        with torch.no_grad():
+            return distance_sum(self.y[rows], chunk_size=self.chunk_size)
+
+    def __call__(self, x: Tensor, rows: Tensor | None = None) -> Tensor:
+        x = as_2d(x)
+        y = self.y if rows is None else self.y[rows]
+        y_sq = self.y_sq if rows is None or self.y_sq is None else self.y_sq[rows]
+        syy = self.y_sum if rows is None else self._observed_sum(rows)
+        n, m = x.shape[0], y.shape[0]
+        x_sq = x.detach().pow(2).sum(1) if y_sq is not None else None  # shared by both terms
+        sxy = distance_sum(x, y, chunk_size=self.chunk_size, x_sq=x_sq, y_sq=y_sq)
+        sxx = distance_sum(x, chunk_size=self.chunk_size, x_sq=x_sq)
+        return 2.0 * sxy / (n * m) - sxx / n**2 - syy / m**2
+
+
+def energy_against(y: Tensor, *, chunk_size: int = 1024) -> AgainstObserved:
+    """``D_E^2(x, y)`` as ``f(x, rows)`` with the observed set's terms computed once."""
+    return _Energy1DAgainst(y) if as_2d(y).shape[1] == 1 else _EnergyAgainst(y, chunk_size)
 
 
 def energy_distance_sorted(x: Tensor, y: Tensor) -> Tensor:
     """Squared energy distance of two 1D samples by sorting (O(N log N))."""
-    x, y = x.reshape(-1), y.reshape(-1)
-    n, m = x.shape[0], y.shape[0]
-    sxx, syy = _sorted_pair_sum(x), _sorted_pair_sum(y)
-    cross = _sorted_pair_sum(torch.cat([x, y])) - sxx - syy  # sum_ij |x_i - y_j|
-    return 2.0 * cross / (n * m) - 2.0 * sxx / n**2 - 2.0 * syy / m**2
+    return _Energy1DAgainst(y)(x)
+
+
+def mean_distance(x: Tensor, y: Tensor | None = None, *, chunk_size: int = 1024) -> Tensor:
+    """V-statistic ``E|X - Y|`` (or ``E|X - X'|`` when ``y`` is None), chunked over rows."""
+    x = as_2d(x)
+    y2 = None if y is None else as_2d(y)
+    m = x.shape[0] if y2 is None else y2.shape[0]
+    return distance_sum(x, y2, chunk_size=chunk_size) / (x.shape[0] * m)
 
 
 def energy_distance_pairwise(x: Tensor, y: Tensor, *, chunk_size: int = 1024) -> Tensor:
@@ -102,7 +171,7 @@ def energy_distance_pairwise(x: Tensor, y: Tensor, *, chunk_size: int = 1024) ->
 
 def energy_distance(x: Tensor, y: Tensor, *, chunk_size: int = 1024) -> Tensor:
     """Squared energy distance ``D_E^2`` (V-statistics); sorting in 1D, pairwise otherwise."""
-    if _as_2d(x).shape[1] == 1:
+    if as_2d(x).shape[1] == 1:
         return energy_distance_sorted(x, y)
     return energy_distance_pairwise(x, y, chunk_size=chunk_size)
 
@@ -110,8 +179,8 @@ def energy_distance(x: Tensor, y: Tensor, *, chunk_size: int = 1024) -> Tensor:
 @torch.no_grad()
 def median_bandwidth(x: Tensor, y: Tensor, max_points: int = 1000) -> float:
     """Median heuristic: median pairwise distance of (a subsample of) the pooled sets."""
-    pooled = torch.cat([_as_2d(x)[:max_points], _as_2d(y)[:max_points]])
-    d = _squared_distances(pooled, pooled).sqrt()
+    pooled = torch.cat([as_2d(x)[:max_points], as_2d(y)[:max_points]])
+    d = squared_distances(pooled, pooled).sqrt()
     off = d[~torch.eye(d.shape[0], dtype=torch.bool, device=d.device)]
     return max(float(off.median()), 1e-12)
 
@@ -120,109 +189,50 @@ def mmd_gaussian(
     x: Tensor, y: Tensor, bandwidth: float | None = None, *, chunk_size: int = 1024
 ) -> Tensor:
     """Squared MMD with ``k(a, b) = exp(-|a-b|^2 / (2 h^2))``; ``h`` by the median heuristic."""
-    x, y = _as_2d(x), _as_2d(y)
+    x, y = as_2d(x), as_2d(y)
     h = median_bandwidth(x, y) if bandwidth is None else float(bandwidth)
     kernel = lambda d2: torch.exp(-d2 / (2.0 * h * h))  # noqa: E731
     n, m = x.shape[0], y.shape[0]
     # the diagonal of k(x, x) is 1: add it back to the off-diagonal sum (V-statistic)
-    kxx = (_chunked_sum(x, x, kernel, same=True, chunk_size=chunk_size) + n) / n**2
-    kyy = (_chunked_sum(y, y, kernel, same=True, chunk_size=chunk_size) + m) / m**2
-    kxy = _chunked_sum(x, y, kernel, same=False, chunk_size=chunk_size) / (n * m)
+    kxx = (chunked_sum(x, x, kernel, same=True, chunk_size=chunk_size) + n) / n**2
+    kyy = (chunked_sum(y, y, kernel, same=True, chunk_size=chunk_size) + m) / m**2
+    kxy = chunked_sum(x, y, kernel, same=False, chunk_size=chunk_size) / (n * m)
     return kxx + kyy - 2.0 * kxy
 
 
-@torch.no_grad()
-def silverman_bandwidth(x: Tensor) -> float:
-    """Silverman's rule ``h = s (4 / ((d + 2) n))^(1 / (d + 4))``, ``s`` the mean per-axis std."""
-    x = _as_2d(x)
-    n, d = x.shape
-    s = float(x.std(dim=0).mean()) if n > 1 else 1.0
-    return max(s, 1e-12) * (4.0 / ((d + 2) * n)) ** (1.0 / (d + 4))
+class SampleLoss:
+    """``loss(x, y)``; ``loss.against(y)`` gives ``f(x, rows)`` with ``y``'s terms computed once."""
 
+    def __init__(
+        self,
+        loss: Callable[[Tensor, Tensor], Tensor],
+        against: Callable[[Tensor], AgainstObserved] | None = None,
+    ) -> None:
+        self._loss, self._against = loss, against
 
-def _linear_bins(points: Tensor, lo: float, dx: float, n_bins: int) -> tuple[Tensor, Tensor]:
-    pos = (points - lo) / dx
-    left = pos.detach().floor().clamp(0, n_bins - 2)
-    return left.long(), pos - left  # right weight, differentiable in the points
+    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        return self._loss(x, y)
 
-
-def kde_1d_binned(
-    samples: Tensor, grid_lo: float, dx: float, n_bins: int, bandwidth: float
-) -> Tensor:
-    """Gaussian KDE of a 1D sample on the grid ``grid_lo + dx * k`` (density, integrates to 1).
-
-    Linear binning then an FFT convolution with the sampled Gaussian: O(N + B log B).
-    """
-    idx, w = _linear_bins(samples.reshape(-1), grid_lo, dx, n_bins)
-    counts = samples.new_zeros(n_bins)
-    counts = counts.index_add(0, idx, 1.0 - w).index_add(0, idx + 1, w)
-    offsets = torch.arange(-(n_bins - 1), n_bins, device=samples.device, dtype=samples.dtype)
-    norm = bandwidth * math.sqrt(2 * math.pi)
-    kernel = torch.exp(-0.5 * (offsets * dx / bandwidth) ** 2) / norm
-    size = 3 * n_bins
-    conv = torch.fft.irfft(torch.fft.rfft(counts, size) * torch.fft.rfft(kernel, size), size)
-    return conv[n_bins - 1 : 2 * n_bins - 1] / samples.numel()
-
-
-def _interpolate(grid_values: Tensor, points: Tensor, lo: float, dx: float) -> Tensor:
-    idx, w = _linear_bins(points, lo, dx, grid_values.shape[0])
-    return grid_values[idx] * (1.0 - w) + grid_values[idx + 1] * w
-
-
-def _log_kde_pairwise(at: Tensor, samples: Tensor, h: float, chunk_size: int) -> Tensor:
-    d = at.shape[1]
-    parts = [
-        torch.logsumexp(-_squared_distances(at[i : i + chunk_size], samples) / (2 * h * h), dim=1)
-        for i in range(0, at.shape[0], chunk_size)
-    ]
-    return torch.cat(parts) - math.log(samples.shape[0]) - 0.5 * d * math.log(2 * math.pi * h * h)
-
-
-def kl_kde(
-    x: Tensor,
-    y: Tensor,
-    bandwidth: float | None = None,
-    *,
-    n_bins: int = 2048,
-    binned: bool | None = None,
-    chunk_size: int = 1024,
-) -> Tensor:
-    """``KL(p_x || p_y) ~ mean_j [log p_x(x_j) - log p_y(x_j)]`` with Gaussian KDEs.
-
-    Bandwidths by Silverman's rule for each set unless ``bandwidth`` is given. In 1D (unless
-    ``binned=False``) the KDEs live on a grid of ``n_bins`` covering both sets +- 5 h.
-    """
-    x2, y2 = _as_2d(x), _as_2d(y)
-    hx = silverman_bandwidth(x2) if bandwidth is None else float(bandwidth)
-    hy = silverman_bandwidth(y2) if bandwidth is None else float(bandwidth)
-    if binned is None:
-        binned = x2.shape[1] == 1
-    if binned:
-        if x2.shape[1] != 1:
-            raise ValueError("the binned KDE is one-dimensional")
-        xv, yv = x2[:, 0], y2[:, 0]
-        pad = 5.0 * max(hx, hy)
-        lo = float(torch.minimum(xv.detach().min(), yv.min())) - pad
-        hi = float(torch.maximum(xv.detach().max(), yv.max())) + pad
-        dx = (hi - lo) / (n_bins - 1)
-        px = _interpolate(kde_1d_binned(xv, lo, dx, n_bins, hx), xv, lo, dx)
-        py = _interpolate(kde_1d_binned(yv, lo, dx, n_bins, hy), xv, lo, dx)
-        # FFT round-off swamps densities far below the peak: floor them (both sets alike)
-        floor = 1e-12 / (hi - lo) if px.dtype == torch.float64 else 1e-6 / (hi - lo)
-        return (px.clamp_min(floor).log() - py.clamp_min(floor).log()).mean()
-    log_px = _log_kde_pairwise(x2, x2, hx, chunk_size)
-    log_py = _log_kde_pairwise(x2, y2, hy, chunk_size)
-    return (log_px - log_py).mean()
+    def against(self, y: Tensor) -> AgainstObserved:
+        if self._against is not None:
+            return self._against(y)
+        return lambda x, rows=None: self._loss(x, y if rows is None else y[rows])
 
 
 def make_loss(
     name: str, bandwidth: float | None = None, *, chunk_size: int = 1024, n_bins: int = 2048
-) -> Callable[[Tensor, Tensor], Tensor]:
+) -> SampleLoss:
     """The loss ``name`` in {energy, mmd, kl} as ``loss(simulated, observed)``."""
     if name == "energy":
-        return lambda x, y: energy_distance(x, y, chunk_size=chunk_size)
+        return SampleLoss(
+            lambda x, y: energy_distance(x, y, chunk_size=chunk_size),
+            lambda y: energy_against(y, chunk_size=chunk_size),
+        )
     if name == "mmd":
-        return lambda x, y: mmd_gaussian(x, y, bandwidth, chunk_size=chunk_size)
+        return SampleLoss(lambda x, y: mmd_gaussian(x, y, bandwidth, chunk_size=chunk_size))
     if name == "kl":
-        return lambda x, y: kl_kde(x, y, bandwidth, n_bins=n_bins, chunk_size=chunk_size)
+        return SampleLoss(
+            lambda x, y: kl_kde(x, y, bandwidth, n_bins=n_bins, chunk_size=chunk_size),
+            lambda y: KLAgainst(y, bandwidth, n_bins=n_bins, chunk_size=chunk_size),
+        )
     raise ConfigError(f"unknown SIP loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")

@@ -44,4 +44,4 @@ class NanoclusterRenderer:
     def __call__(self, theta: Tensor, generator: torch.Generator) -> Tensor:
         clean = self.clean(theta)
         noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
-        return clean + self.sigma * noise.to(clean.device)
+        return torch.add(clean, noise.to(clean.device), alpha=self.sigma)
