@@ -63,7 +63,7 @@ rule restore:
         f"{BENCH}/restore.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 2
+    threads: 1  # the SLURM profile sets 8; on a laptop it runs beside the other stages
     resources:
         mem_mb=8000,
         runtime=240,
