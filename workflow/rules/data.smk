@@ -93,10 +93,12 @@ rule simulate_phase_maps:
         f"{LOGS}/simulate_phase_maps.log",
     benchmark:
         f"{BENCH}/simulate_phase_maps.tsv"
-    priority: 10
+    priority: 20
     conda:
         "../../envs/flowem.yaml"
-    threads: 2
+    # one thread: a 2-thread job waits for both cores of a laptop and delays the critical path
+    # (simulate_phase_maps -> train_prior[phase] -> FlowDPS); the SLURM profile sets more
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
@@ -138,7 +140,7 @@ rule simulate_particles:
         f"{BENCH}/simulate_particles.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
