@@ -91,9 +91,9 @@ def phase_map_params() -> str:
     return stage_params("phase_maps", **structure_options())
 
 
-def particle_params() -> str:
+def particle_params(**overrides) -> str:
     geometry = {k: config["phase_maps"][k] for k in GEOMETRY_KEYS}
-    return stage_params("particles", **geometry, **structure_options())
+    return stage_params("particles", **geometry, **structure_options(), **overrides)
 
 
 def real_particle_ids() -> str:
@@ -238,14 +238,7 @@ def dose_sets() -> dict[float, str]:
 
 def dose_particle_params(wildcards) -> str:
     """simulate_particles' parameters for the test split alone at the wildcard's dose."""
-    geometry = {k: config["phase_maps"][k] for k in GEOMETRY_KEYS}
-    return stage_params(
-        "particles",
-        **geometry,
-        **structure_options(),
-        splits=["test"],
-        dose_e_per_a2=float(wildcards.dose),
-    )
+    return particle_params(splits=["test"], dose_e_per_a2=float(wildcards.dose))
 
 
 def dose_curve_sets(wildcards, input) -> str:
