@@ -61,6 +61,7 @@ rule restore:
         f"{LOGS}/restore.log",
     benchmark:
         f"{BENCH}/restore.tsv"
+    priority: 10  # the longest job after the priors: start it as soon as the EM prior is done
     conda:
         "../../envs/flowem.yaml"
     threads: 1  # the SLURM profile sets 8; on a laptop it runs beside the other stages
