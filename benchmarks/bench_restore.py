@@ -8,9 +8,9 @@ evaluation plus the task's own work (data gradient, noise, split/merge), so
 - ``tasks[task].overhead_step_seconds``: one step of the default ``dc`` sampler with the
   network-free analytic Gaussian velocity (operator, proximal data step, re-noising, stitching:
   everything but the network);
-- ``tasks[task].seconds_per_image`` = ``steps * (network + overhead)`` for ``DEFAULT_STEPS``:
-  one posterior sample; ``seconds_per_restoration`` the mean of ``SAMPLES`` of them (the
-  default profile's ``samples_per_image``);
+- ``tasks[task].seconds_per_image`` = ``steps * (network + overhead)`` for the default
+  profile's ``restore.sampler.steps``: one posterior sample; ``seconds_per_restoration`` the
+  mean of ``samples_per_image`` of them (both read from ``config/config.yaml``);
 - ``stitching_overhead_ratio``: the stitched evaluation over the same 81 patches evaluated as an
   independent batch (both in chunks of ``BATCH``), i.e. the relative cost of split + averaging;
 - ``dps_over_si_ratio``: one DPS step (gradient through the network) over one SI step (128 px);
@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, parse_out, report
@@ -32,7 +33,11 @@ from flowem.restore.samplers import SamplerSettings, sample
 from flowem.restore.stitching import StitchedVelocity, overlap_pixels
 from flowem.restore.tasks import TASKS, DegradationSettings, make_task
 
-SIZE, PATCH, DEFAULT_STEPS, BATCH, SAMPLES = 512, 64, 30, 27, 4
+SIZE, PATCH, BATCH = 512, 64, 27
+DEFAULTS = yaml.safe_load(
+    (Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text()
+)["restore"]
+DEFAULT_STEPS, SAMPLES = int(DEFAULTS["sampler"]["steps"]), int(DEFAULTS["samples_per_image"])
 NETWORK = NetworkConfig(image_size=PATCH, block_out_channels=(32, 64, 64), attention_levels=(2,))
 
 
