@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, parse_out, report
+from flowem.config import load_config
 from flowem.prior.network import NetworkConfig, VelocityNet
 from flowem.restore.analytic import GaussianPriorVelocity
 from flowem.restore.samplers import SamplerSettings, sample
@@ -34,9 +34,7 @@ from flowem.restore.stitching import StitchedVelocity, overlap_pixels
 from flowem.restore.tasks import TASKS, DegradationSettings, make_task
 
 SIZE, PATCH, BATCH = 512, 64, 27
-DEFAULTS = yaml.safe_load(
-    (Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text()
-)["restore"]
+DEFAULTS = load_config(Path(__file__).resolve().parents[1] / "config/config.yaml")["restore"]
 DEFAULT_STEPS, SAMPLES = int(DEFAULTS["sampler"]["steps"]), int(DEFAULTS["samples_per_image"])
 NETWORK = NetworkConfig(image_size=PATCH, block_out_channels=(32, 64, 64), attention_levels=(2,))
 
