@@ -43,7 +43,7 @@ def main() -> None:
 
     @torch.no_grad()
     def velocity(x, t):
-        return net(x[:, None], torch.full((x.shape[0],), t))[:, 0]
+        return net(x[:, None], t)[:, 0]
 
     settings = FlowDPSSettings(steps=steps, dc_steps=params["dc_steps"], step_size=1.0)
     gens = [torch_generator(0, i) for i in range(batch)]

@@ -27,9 +27,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, parse_out, report
 from flowem.config import load_config
+from flowem.posterior import SamplerSettings, sample
+from flowem.prior.analytic import GaussianPriorVelocity
 from flowem.prior.network import NetworkConfig, VelocityNet
-from flowem.restore.analytic import GaussianPriorVelocity
-from flowem.restore.samplers import SamplerSettings, sample
 from flowem.restore.stitching import StitchedVelocity, overlap_pixels
 from flowem.restore.tasks import TASKS, DegradationSettings, make_task
 
@@ -76,7 +76,7 @@ def main() -> None:
         op, std = task.operator, task.noise.std
         y = op.forward(x)
         overhead = best_of(
-            lambda a=op, m=y, s=std: sample(analytic, x, a, m, one_step, generator, s), 3
+            lambda a=op, m=y, s=std: sample(analytic, x, a, m, one_step, generator, noise_std=s), 3
         )
         per_sample = DEFAULT_STEPS * (network_s + overhead / 2)
         results["tasks"][task_name] = {
@@ -90,7 +90,7 @@ def main() -> None:
     y = op.forward(crop)
     dps_step = SamplerSettings(method="dps", steps=1, dps_steps=1)
     si = best_of(lambda: sample(stitched, crop, op, y, SamplerSettings(steps=1)), 2)
-    dc = best_of(lambda: sample(stitched, crop, op, y, one_step, generator, 0.01), 2) / 2
+    dc = best_of(lambda: sample(stitched, crop, op, y, one_step, generator, noise_std=0.01), 2) / 2
     dps = best_of(lambda: sample(stitched, crop, op, y, dps_step), 2)
     results["dps_over_si_ratio"] = round(dps / si, 2)
     results["dps_over_dc_ratio"] = round(dps / dc, 2)

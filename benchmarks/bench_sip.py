@@ -21,10 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, parse_out, report
+from flowem.metrics.energy import energy_distance_pairwise, energy_distance_sorted
 from flowem.runtime import rng, torch_generator
 from flowem.sip.experiments import TRUE_NANOCLUSTER
 from flowem.sip.flow import run_flow
-from flowem.sip.losses import energy_distance_pairwise, energy_distance_sorted, make_loss
+from flowem.sip.losses import make_loss
 from flowem.sip.nanocluster import NanoclusterRenderer
 from flowem.sip.run_1d import sweep_1d
 from flowem.sip.settings import OneDSettings

@@ -20,7 +20,7 @@ def poses(toy_pdb, tmp_path):
             [
                 "--structure",
                 str(toy_pdb),
-                "--out-dir",
+                "--outdir",
                 str(out),
                 "--params",
                 json.dumps(params),
@@ -40,7 +40,7 @@ def run(structure, poses_dir, out_dir, seed=5, **params):
             str(structure),
             "--poses",
             str(poses_dir / "poses.csv"),
-            "--out-dir",
+            "--outdir",
             str(out_dir),
             "--params",
             json.dumps({**GEOMETRY, **params}),

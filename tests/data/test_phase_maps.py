@@ -26,7 +26,7 @@ def run(structure, out_dir, params=SMALL, seed=3, extra=()):
         [
             "--structure",
             str(structure),
-            "--out-dir",
+            "--outdir",
             str(out_dir),
             "--params",
             json.dumps(params),

@@ -71,12 +71,12 @@ def test_command_writes_outputs_and_config(toy_pdb, tmp_path):
         [
             "check-structure",
             str(toy_pdb),
-            "--model-out",
-            str(out / "model.pdb"),
-            "--summary-out",
-            str(out / "summary.csv"),
+            "--outdir",
+            str(out),
             "--params",
-            '{"waters": true}',
+            '{"waters": false}',
+            "--override",
+            "waters=true",
         ]
     )
     assert rc == 0
@@ -95,10 +95,8 @@ def test_command_on_bad_input_fails_and_writes_nothing(tmp_path, capsys):
         [
             "check-structure",
             str(bad),
-            "--model-out",
-            str(out / "m.pdb"),
-            "--summary-out",
-            str(out / "s.csv"),
+            "--outdir",
+            str(out),
         ]
     )
     assert rc == 1

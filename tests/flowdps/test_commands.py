@@ -142,7 +142,7 @@ def test_sharded_run_equals_one_run_and_gathers(particle_set, model, tmp_path):
                 str(tmp_path / "s1.npz"),
                 "--pixel-size",
                 str(PIXEL),
-                "--out-dir",
+                "--outdir",
                 str(out),
             ]
         )
@@ -180,7 +180,7 @@ def test_baseline_and_evaluation_write_the_metrics_schema(particle_set, model, t
                 str(tmp_path / "s.npz"),
                 "--pixel-size",
                 str(PIXEL),
-                "--out-dir",
+                "--outdir",
                 str(flow),
             ]
         )
@@ -193,7 +193,7 @@ def test_baseline_and_evaluation_write_the_metrics_schema(particle_set, model, t
                 "--method",
                 "wiener",
                 *args(particle_set),
-                "--out-dir",
+                "--outdir",
                 str(tmp_path / "wiener"),
                 "--params",
                 '{"snr": 2.0}',
@@ -213,7 +213,7 @@ def test_baseline_and_evaluation_write_the_metrics_schema(particle_set, model, t
                 f"flowdps={flow}",
                 "--method",
                 f"wiener={tmp_path / 'wiener'}",
-                "--out-dir",
+                "--outdir",
                 str(out),
             ]
         )
@@ -292,7 +292,7 @@ def test_evaluation_without_ground_truth_uses_no_reference_metrics(particle_set,
                 "--method",
                 "wiener",
                 *args(particle_set),
-                "--out-dir",
+                "--outdir",
                 str(tmp_path / "wiener"),
             ]
         )
@@ -306,7 +306,7 @@ def test_evaluation_without_ground_truth_uses_no_reference_metrics(particle_set,
                 *args(particle_set),
                 "--method",
                 f"wiener={tmp_path / 'wiener'}",
-                "--out-dir",
+                "--outdir",
                 str(out),
                 "--params",
                 '{"prior_molecule": "3J9I"}',

@@ -36,7 +36,7 @@ def test_doses_sorted_with_every_metric_and_interval(tmp_path):
     for dose in (100.0, 10.0, 20.0):  # given out of order
         sets += ["--set", f"{dose:g}={metrics_file(tmp_path / f'{dose:g}.json', dose)}"]
     out = tmp_path / "curve"
-    assert flowem(["dose-curve", *sets, "--out-dir", str(out)]) == 0
+    assert flowem(["dose-curve", *sets, "--outdir", str(out)]) == 0
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["doses"] == [10.0, 20.0, 100.0]
     assert summary["methods"]["flowdps"]["psnr"] == [10.0, 20.0, 100.0]
@@ -69,7 +69,7 @@ def test_bad_metrics_file_names_it_and_writes_nothing(tmp_path, capsys, content,
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     out = tmp_path / "curve"
-    args = ["dose-curve", "--set", f"10={good}", "--set", f"20={bad}", "--out-dir", str(out)]
+    args = ["dose-curve", "--set", f"10={good}", "--set", f"20={bad}", "--outdir", str(out)]
     assert flowem(args) == 1
     err = capsys.readouterr().err
     assert "bad.json" in err and message in err
@@ -78,7 +78,7 @@ def test_bad_metrics_file_names_it_and_writes_nothing(tmp_path, capsys, content,
 
 @pytest.mark.parametrize("spec", ["0=x.json", "abc=x.json", "10", "-5=x.json"])
 def test_bad_dose_is_a_config_error(tmp_path, capsys, spec):
-    assert flowem(["dose-curve", f"--set={spec}", "--out-dir", str(tmp_path / "o")]) == 1
+    assert flowem(["dose-curve", f"--set={spec}", "--outdir", str(tmp_path / "o")]) == 1
     assert "positive dose" in capsys.readouterr().err
 
 
@@ -86,9 +86,9 @@ def test_same_dose_twice_or_different_methods_rejected(tmp_path, capsys):
     a = metrics_file(tmp_path / "a.json", 10.0)
     b = metrics_file(tmp_path / "b.json", 20.0, methods=("flowdps",))
     out = str(tmp_path / "o")
-    assert flowem(["dose-curve", "--set", f"10={a}", "--set", f"10={a}", "--out-dir", out]) == 1
+    assert flowem(["dose-curve", "--set", f"10={a}", "--set", f"10={a}", "--outdir", out]) == 1
     assert "twice" in capsys.readouterr().err
-    assert flowem(["dose-curve", "--set", f"10={a}", "--set", f"20={b}", "--out-dir", out]) == 1
+    assert flowem(["dose-curve", "--set", f"10={a}", "--set", f"20={b}", "--outdir", out]) == 1
     assert "expected" in capsys.readouterr().err
 
 

@@ -38,7 +38,7 @@ def test_attention_only_at_configured_levels():
         ({"attention_levels": [5]}, "attention_levels"),
         ({"image_size": 9}, "divisible by 2"),
         ({"norm_num_groups": 5}, "norm_num_groups"),
-        ({"depth": 3}, "unknown network keys"),
+        ({"depth": 3}, "network: unknown keys"),
     ],
 )
 def test_invalid_configs_are_named(change, message):

@@ -1,26 +1,26 @@
-"""Energy distance, radial power spectrum and the noise-floor ratio."""
+"""Radial power spectrum and the energy-distance ratio to the held-out noise floor."""
 
 import numpy as np
 import pytest
-from scipy.stats import energy_distance as scipy_energy_distance
+import torch
 
-from flowem.prior.quality import energy_distance, energy_distance_ratio, radial_power_spectrum
-
-
-def test_energy_distance_matches_scipy_in_one_dimension():
-    gen = np.random.default_rng(0)
-    x, y = gen.normal(0, 1, 50), gen.normal(0.5, 2, 70)
-    # scipy returns the square root of 2E|X-Y| - E|X-X'| - E|Y-Y'| (empirical distributions)
-    assert energy_distance(x[:, None], y[:, None]) == pytest.approx(
-        scipy_energy_distance(x, y) ** 2, rel=1e-10
-    )
+from flowem.metrics import energy_distance
+from flowem.prior.quality import SPLIT_STREAM, energy_distance_ratio, radial_power_spectrum
+from flowem.runtime import rng
 
 
-def test_energy_distance_of_a_set_with_itself_is_zero_and_symmetric():
+def test_one_split_is_the_energy_distance_of_the_halves_and_of_generated_vs_each_half():
     gen = np.random.default_rng(1)
-    x, y = gen.normal(size=(20, 3, 3)), gen.normal(size=(30, 3, 3))
-    assert energy_distance(x, x) == pytest.approx(0.0, abs=1e-12)
-    assert energy_distance(x, y) == pytest.approx(energy_distance(y, x), rel=1e-12)
+    generated, heldout = gen.normal(size=(10, 3, 3)), gen.normal(0.3, 1, size=(24, 3, 3))
+    ratio = energy_distance_ratio(generated, heldout, seed=5, splits=1)
+    order = rng(5, SPLIT_STREAM, 0).permutation(len(heldout))
+    half_a, half_b = (torch.as_tensor(heldout[order[k : k + 10]]) for k in (0, 10))
+    gen_t = torch.as_tensor(generated)
+    floor = float(energy_distance(half_a, half_b))
+    to_halves = 0.5 * float(energy_distance(gen_t, half_a) + energy_distance(gen_t, half_b))
+    assert ratio.heldout_half_vs_half == pytest.approx(floor, rel=1e-9)
+    assert ratio.generated_vs_heldout == pytest.approx(to_halves, rel=1e-9)
+    assert ratio.energy_distance_ratio == pytest.approx(to_halves / floor, rel=1e-9)
 
 
 def test_radial_spectrum_puts_a_cosine_on_its_ring():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from flowem.restore.analytic import GaussianPriorVelocity
+from flowem.physics.operators import Decimate
+from flowem.posterior import SamplerSettings
+from flowem.prior.analytic import GaussianPriorVelocity
 from flowem.restore.axial import ORIENTATIONS, SlicedVelocity, axial_sample, fine_depth
-from flowem.restore.operators import Decimate
-from flowem.restore.samplers import SamplerSettings
 from flowem.runtime import torch_generator
 
 

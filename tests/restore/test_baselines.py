@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from flowem.physics.operators import AreaDownsample, Blur, Decimate, gaussian_psf
 from flowem.restore.baselines import Context, bicubic, linear_z, tune, wiener
-from flowem.restore.operators import AreaDownsample, Blur, Decimate, gaussian_psf
 
 
 def test_interpolations_reproduce_smooth_ramps_at_odd_sizes():

@@ -11,8 +11,8 @@ from flowem.io import write_tiff
 from flowem.prior.checkpoint import save_prior_model
 from flowem.prior.dataset import Normaliser
 from flowem.prior.network import NetworkConfig, VelocityNet
+from flowem.prior.velocity import load_velocity
 from flowem.restore.run import main
-from flowem.restore.velocity import load_velocity
 
 TINY = NetworkConfig(
     image_size=16,

@@ -7,9 +7,9 @@ import itertools
 import pytest
 import torch
 
-from flowem.restore.analytic import GaussianPriorVelocity
-from flowem.restore.operators import AreaDownsample
-from flowem.restore.samplers import SamplerSettings, sample
+from flowem.physics.operators import AreaDownsample
+from flowem.posterior import SamplerSettings, sample
+from flowem.prior.analytic import GaussianPriorVelocity
 from flowem.restore.stitching import PatchTiling, StitchedVelocity, overlap_pixels, tile_starts
 from flowem.runtime import torch_generator
 

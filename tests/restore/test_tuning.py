@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from flowem.errors import ConfigError
-from flowem.restore.samplers import SamplerSettings
+from flowem.posterior import SamplerSettings
 from flowem.restore.tuning import tune_sampler
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from flowem.physics.rotations import random_rotations
 from flowem.sip.forward_1d import AdditiveNoise
 from flowem.sip.nanocluster import NanoclusterRenderer
-from flowem.sip.protein import NormalModeProjector, anm_modes, load_calpha, random_rotation_matrices
+from flowem.sip.protein import NormalModeProjector, anm_modes, load_calpha
 
 
 def test_renderer_matches_direct_sum_of_gaussians():
@@ -61,18 +62,11 @@ def test_anm_modes_orthonormal_ascending_and_eigenvectors_of_prody_hessian():
     np.testing.assert_allclose(hessian @ flat.T, flat.T * values, atol=1e-8)
 
 
-def test_rotations_are_proper_orthogonal():
-    rot = random_rotation_matrices(50, torch.Generator().manual_seed(0), torch.float64)
-    eye = torch.eye(3, dtype=torch.float64).expand(50, 3, 3)
-    torch.testing.assert_close(rot @ rot.transpose(1, 2), eye)
-    torch.testing.assert_close(torch.linalg.det(rot), torch.ones(50, dtype=torch.float64))
-
-
 def test_projector_signal_scale_and_single_atom_image():
     coords = _chain(20)
     _, modes = anm_modes(coords, n_modes=2)
     proj = NormalModeProjector(coords, modes, pixel_size_a=2.0, grid_size=64, signal_rms=1.0)
-    rot = random_rotation_matrices(64, torch.Generator().manual_seed(12345))
+    rot = torch.as_tensor(random_rotations(64, torch.Generator().manual_seed(12345)).as_matrix())
     rms = proj.clean(torch.zeros(64, 2), rot).pow(2).mean(dim=(1, 2)).sqrt().mean()
     assert float(rms) == pytest.approx(1.0, rel=1e-4)
     # one atom at the origin, identity rotation: a Gaussian centred on pixel (32, 32)

@@ -1,6 +1,9 @@
 # Stage 1, data: fetch structures and particle data (cache -> mirror -> HTTPS), check them.
 
 
+include: "functions/data.smk"
+
+
 rule fetch_structure:
     output:
         f"{CACHE}/pdb/{{pdb_id}}.pdb",
@@ -23,7 +26,7 @@ rule fetch_structure:
 
 rule check_structure:
     input:
-        f"{CACHE}/pdb/{PDB_ID}.pdb",
+        expand(rules.fetch_structure.output[0], pdb_id=PDB_ID),
     output:
         model=f"{RESULTS}/data/structure/model.pdb",
         summary=report(
@@ -44,11 +47,12 @@ rule check_structure:
         runtime=10,
     params:
         structure=structure_params(),
+        override="",  # the ablation below sets one row's values
+        outdir=output_folder,
         seed=config["seed"],
     shell:
-        "python -m flowem check-structure {input} --model-out {output.model} "
-        "--summary-out {output.summary} --params {params.structure:q} "
-        "--seed {params.seed} --log {log}"
+        "python -m flowem check-structure {input} --outdir {params.outdir} "
+        "--params {params.structure:q} {params.override} --seed {params.seed} --log {log}"
 
 
 # Ablation over structure preparation: one run per row of config/ablations/structure.tsv.
@@ -63,7 +67,9 @@ use rule check_structure as check_structure_variant with:
     benchmark:
         f"{BENCH}/ablations/structure/{STRUCTURE_GRID.wildcard_pattern}.tsv"
     params:
-        structure=structure_variant_params,
+        structure=structure_params(),
+        override=row_overrides(STRUCTURE_GRID),
+        outdir=output_folder,
         seed=config["seed"],
 
 
@@ -77,7 +83,7 @@ rule ablation_structure:
 
 rule simulate_phase_maps:
     input:
-        model=f"{RESULTS}/data/structure/model.pdb",
+        model=rules.check_structure.output.model,
     output:
         maps=expand(
             f"{RESULTS}/data/phase_maps/{{split}}.mrcs",
@@ -108,14 +114,14 @@ rule simulate_phase_maps:
         seed=config["seed"],
     shell:
         "python -m flowem simulate-phase-maps --structure {input.model} "
-        "--out-dir {params.outdir} --figure {output.figure} --threads {threads} "
+        "--outdir {params.outdir} --figure {output.figure} --threads {threads} "
         "--params {params.phase_maps:q} --seed {params.seed} --log {log}"
 
 
 rule simulate_particles:
     input:
-        model=f"{RESULTS}/data/structure/model.pdb",
-        poses=f"{RESULTS}/data/phase_maps/poses.csv",
+        model=rules.check_structure.output.model,
+        poses=rules.simulate_phase_maps.output.poses,
     output:
         counts=expand(
             f"{RESULTS}/data/particles/{{split}}_counts.mrcs",
@@ -150,15 +156,15 @@ rule simulate_particles:
         seed=config["seed"],
     shell:
         "python -m flowem simulate-particles --structure {input.model} --poses {input.poses} "
-        "--out-dir {params.outdir} --figure {output.figure} --threads {threads} "
+        "--outdir {params.outdir} --figure {output.figure} --threads {threads} "
         "--params {params.particles:q} --seed {params.seed} --log {log}"
 
 
 # The test particles again at another dose (same maps, poses and defoci): the dose curve.
 rule simulate_dose:
     input:
-        model=f"{RESULTS}/data/structure/model.pdb",
-        poses=f"{RESULTS}/data/phase_maps/poses.csv",
+        model=rules.check_structure.output.model,
+        poses=rules.simulate_phase_maps.output.poses,
     output:
         counts=f"{RESULTS}/data/particles/dose{{dose}}/test_counts.mrcs",
         truth=f"{RESULTS}/data/particles/dose{{dose}}/test_phase.mrcs",
@@ -179,7 +185,7 @@ rule simulate_dose:
         seed=config["seed"],
     shell:
         "python -m flowem simulate-particles --structure {input.model} --poses {input.poses} "
-        "--out-dir {params.outdir} --threads {threads} "
+        "--outdir {params.outdir} --threads {threads} "
         "--params {params.particles:q} --seed {params.seed} --log {log}"
 
 
@@ -207,8 +213,8 @@ rule fetch_particles:
 
 rule preprocess_particles:
     input:
-        stack=f"{CACHE}/{config['real_particles']['stack']}",
-        star=f"{CACHE}/{config['real_particles']['star']}",
+        stack=rules.fetch_particles.output.stack,
+        star=rules.fetch_particles.output.star,
     output:
         counts=f"{RESULTS}/data/real_particles/{REAL}/counts.mrcs",
         table=f"{RESULTS}/data/real_particles/{REAL}/particles.csv",
@@ -233,5 +239,5 @@ rule preprocess_particles:
         seed=config["seed"],
     shell:
         "python -m flowem preprocess-particles --stack {input.stack} --star {input.star} "
-        "--out-dir {params.outdir} --figure {output.figure} --threads {threads} "
+        "--outdir {params.outdir} --figure {output.figure} --threads {threads} "
         "--params {params.preprocess:q} --seed {params.seed} --log {log}"

@@ -2,6 +2,9 @@
 # against classical baselines, every method tuned on the validation particles first.
 
 
+include: "functions/flowdps.smk"
+
+
 rule tune_retrieval:
     input:
         unpack(tuning_inputs),
@@ -31,8 +34,8 @@ rule tune_retrieval:
 rule flowdps:
     input:
         unpack(particle_set_inputs),
-        model=f"{RESULTS}/prior/phase/model.pt",
-        tuned=f"{RESULTS}/flowdps/tuning/flowdps.json",
+        model=prior_model("phase"),
+        tuned=expand(rules.tune_retrieval.output[0], method="flowdps"),
     output:
         f"{RESULTS}/flowdps/{{pset}}/shards/{{scatteritem}}.npz",
     log:
@@ -79,13 +82,13 @@ rule gather_flowdps:
         seed=config["seed"],
     shell:
         "python -m flowem gather-flowdps {input} --pixel-size {params.pixel} "
-        "--out-dir {params.outdir} --seed {params.seed} --log {log}"
+        "--outdir {params.outdir} --seed {params.seed} --log {log}"
 
 
 rule baseline:
     input:
         unpack(particle_set_inputs),
-        tuned=f"{RESULTS}/flowdps/tuning/{{method}}.json",
+        tuned=rules.tune_retrieval.output[0],
     output:
         phase=f"{RESULTS}/flowdps/{{pset}}/{{method}}/phase.mrcs",
         table=f"{RESULTS}/flowdps/{{pset}}/{{method}}/particles.csv",
@@ -105,7 +108,7 @@ rule baseline:
         seed=config["seed"],
     shell:
         "python -m flowem baseline --method {wildcards.method} --counts {input.counts} "
-        "--table {input.table} --tuned {input.tuned} --out-dir {params.outdir} "
+        "--table {input.table} --tuned {input.tuned} --outdir {params.outdir} "
         "--params {params.baseline:q} --seed {params.seed} --log {log}"
 
 
@@ -139,7 +142,7 @@ rule evaluate_flowdps:
         seed=config["seed"],
     shell:
         "python -m flowem evaluate-flowdps --counts {input.counts} --table {input.table} "
-        "{params.truth} {params.methods} --out-dir {params.outdir} "
+        "{params.truth} {params.methods} --outdir {params.outdir} "
         "--params {params.evaluation:q} --seed {params.seed} --log {log}"
 
 
@@ -147,9 +150,7 @@ rule evaluate_flowdps:
 # evaluation.dose_sweep, each retrieved and evaluated like the test set (psets dose<D>).
 rule dose_curve:
     input:
-        metrics=lambda wildcards: [
-            f"{RESULTS}/flowdps/{pset}/metrics.json" for pset in dose_sets().values()
-        ],
+        metrics=dose_metrics,
     output:
         metrics=report(
             f"{RESULTS}/flowdps/dose/metrics.json",
@@ -179,7 +180,7 @@ rule dose_curve:
         outdir=output_folder,
         seed=config["seed"],
     shell:
-        "python -m flowem dose-curve {params.sets} --out-dir {params.outdir} "
+        "python -m flowem dose-curve {params.sets} --outdir {params.outdir} "
         "--seed {params.seed} --log {log}"
 
 
@@ -188,8 +189,8 @@ rule dose_curve:
 rule flowdps_variant:
     input:
         unpack(particle_set_inputs),
-        model=f"{RESULTS}/prior/phase/model.pt",
-        tuned=f"{RESULTS}/flowdps/tuning/flowdps.json",
+        model=prior_model("phase"),
+        tuned=expand(rules.tune_retrieval.output[0], method="flowdps"),
     output:
         metrics=f"{RESULTS}/ablations/flowdps/{{pset}}/{FLOWDPS_GRID.wildcard_pattern}/metrics.json",
     log:
@@ -205,19 +206,19 @@ rule flowdps_variant:
         gpu=1,
     params:
         flowdps=flowdps_params(),
-        row=flowdps_variant_row,
+        override=row_overrides(FLOWDPS_GRID, shards=1),
         outdir=output_folder,
         pixel=working_pixel_size(),
         seed=config["seed"],
     shell:
         "python -m flowem flowdps --model {input.model} --counts {input.counts} "
-        "--table {input.table} --tuned {input.tuned} --override {params.row:q} "
-        "--out {params.outdir}/shard.npz --params {params.flowdps:q} --seed {params.seed} "
+        "--table {input.table} --tuned {input.tuned} --out {params.outdir}/shard.npz "
+        "--params {params.flowdps:q} {params.override} --seed {params.seed} "
         "--log {log} && python -m flowem gather-flowdps {params.outdir}/shard.npz "
-        "--pixel-size {params.pixel} --out-dir {params.outdir}/flowdps --log {log} && "
+        "--pixel-size {params.pixel} --outdir {params.outdir}/flowdps --log {log} && "
         "python -m flowem evaluate-flowdps --counts {input.counts} --table {input.table} "
         "--truth {input.truth} --method flowdps={params.outdir}/flowdps "
-        "--out-dir {params.outdir} --log {log}"
+        "--outdir {params.outdir} --log {log}"
 
 
 rule ablation_flowdps:

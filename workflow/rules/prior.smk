@@ -3,6 +3,9 @@
 # interrupted or failed job keeps it and the rerun resumes from it.
 
 
+include: "functions/prior.smk"
+
+
 rule train_prior:
     input:
         train=prior_training_data,
@@ -43,7 +46,7 @@ rule train_prior:
 
 rule sample_prior:
     input:
-        model=f"{RESULTS}/prior/{{kind}}/model.pt",
+        model=rules.train_prior.output.model,
         heldout=prior_validation_data,
     output:
         samples=f"{RESULTS}/prior/{{kind}}/samples.mrcs",

@@ -1,6 +1,9 @@
 # Stage 6, report: the summary page of every table and figure the run made, with provenance.
 
 
+include: "functions/report.smk"
+
+
 rule report:
     input:
         stage_targets(),

@@ -1,6 +1,9 @@
 # Stage 4, EM Generalist restoration: one EM flow prior, many restoration tasks.
 
 
+include: "functions/restore.smk"
+
+
 rule fetch_em_volume:
     output:
         EM_VOLUME,
@@ -24,7 +27,7 @@ rule fetch_em_volume:
 
 rule em_patches:
     input:
-        EM_VOLUME,
+        rules.fetch_em_volume.output[0],
     output:
         train=f"{RESULTS}/data/em_patches/train.mrcs",
         val=f"{RESULTS}/data/em_patches/val.mrcs",
@@ -49,8 +52,8 @@ rule em_patches:
 
 rule restore:
     input:
-        model=f"{RESULTS}/prior/em/model.pt",
-        volume=EM_VOLUME,
+        model=prior_model("em"),
+        volume=rules.fetch_em_volume.output[0],
     output:
         metrics=report(
             f"{RESULTS}/restore/metrics.json",
@@ -71,15 +74,17 @@ rule restore:
         gpu=1,
     params:
         restore=restore_params(),
-        outdir=restore_outdir,
+        override="",  # the ablation below sets one row's values
+        outdir=output_folder,
         seed=config["seed"],
     shell:
         "python -m flowem restore --model {input.model} --volume {input.volume} "
         "--outdir {params.outdir} --threads {threads} --params {params.restore:q} "
-        "--seed {params.seed} --log {log}"
+        "{params.override} --seed {params.seed} --log {log}"
 
 
-# Ablation: one restoration run per row of config/ablations/restore.tsv (sampler, alpha, lr, eta).
+# Ablation: one restoration run per row of config/ablations/restore.tsv (sampler, alpha, lr, eta);
+# the row's lr applies to every task (no task_lr) and is not re-tuned (no tune grid).
 use rule restore as restore_variant with:
     output:
         metrics=f"{RESULTS}/ablations/restore/{RESTORE_GRID.wildcard_pattern}/metrics.json",
@@ -88,8 +93,9 @@ use rule restore as restore_variant with:
     benchmark:
         f"{BENCH}/ablations/restore/{RESTORE_GRID.wildcard_pattern}.tsv"
     params:
-        restore=restore_variant_params,
-        outdir=restore_outdir,
+        restore=restore_params(),
+        override=row_overrides(RESTORE_GRID, RESTORE_COLUMNS, task_lr={}, tune={}),
+        outdir=output_folder,
         seed=config["seed"],
 
 

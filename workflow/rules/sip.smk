@@ -1,6 +1,9 @@
 # Stage 5, SIP: cryo-EM as a stochastic inverse problem, by particle Wasserstein gradient flows.
 
 
+include: "functions/sip.smk"
+
+
 rule sip_fit:
     input:
         structure=sip_structure,
@@ -23,7 +26,7 @@ rule sip_fit:
         runtime=120,
     params:
         sip=sip_params,
-        outdir=sip_outdir,
+        outdir=output_folder,
         structure=sip_structure_option,
         seed=config["seed"],
     shell:

@@ -51,3 +51,12 @@ def montage(
         fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
+
+
+def counts_montage(
+    path: str | Path, counts: np.ndarray, defocus_a: Sequence[float], title: str, label: str = ""
+) -> Path:
+    """The first 8 count images in 4 columns, each labelled ``{label}{i}: df {defocus} um``."""
+    k = min(8, len(counts))
+    labels = [f"{label}{i}: df {defocus_a[i] / 1e4:.2f} um" for i in range(k)]
+    return montage(counts[:k], path, title=title, labels=labels, colorbar_label="counts", ncols=4)

@@ -7,12 +7,13 @@ binned by summing counts (``resolution: full``; the forward model used later wor
 binned size, a deliberate mismatch). ``resolution: matched`` simulates directly from the
 binned phase map at the working pixel size.
 
-Outputs per split in ``--out-dir``: ``{split}_counts.mrcs`` (counts), ``{split}_phase.mrcs``
+Outputs per split in ``--outdir``: ``{split}_counts.mrcs`` (counts), ``{split}_phase.mrcs``
 (ground-truth binned phase, radians), ``{split}.csv`` (particle table) and ``config.json``.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,9 @@ import torch
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-from flowem.command import guarded
+from flowem.command import command_parser, guarded, parse
 from flowem.data import phase_maps
-from flowem.data.params import parse_stage, require_positive, stage_parser
+from flowem.data.params import require_positive, resolve_params
 from flowem.data.particle_table import particle_table
 from flowem.errors import ConfigError, InputFileError
 from flowem.io import read_table, write_mrc, write_table
@@ -33,6 +34,8 @@ from flowem.physics.ctf import Optics
 from flowem.physics.forward import MicroscopeForward
 from flowem.physics.phase import PhaseMapSimulator
 from flowem.runtime import pick_device, rng, setup_logging, torch_generator, write_run_config
+
+log = logging.getLogger("flowem")
 
 STAGE = "simulate_particles"
 
@@ -131,31 +134,26 @@ def _poses(path: Path, split: str) -> pd.DataFrame:
     return rows
 
 
-@guarded
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(
-        "flowem simulate-particles",
-        __doc__,
-        {"--structure": "PDB/mmCIF atomic model", "--poses": "poses.csv of simulate-phase-maps"},
-    )
-    args, params = parse_stage(parser, argv, DEFAULTS, STAGE)
-    _check(params)
-    log = setup_logging(args.log)
-    out_dir = Path(args.out_dir)
-    poses = {split: _poses(Path(args.poses), split) for split in params["splits"]}
+#: split -> (counts, ground-truth phase, particle table)
+Particles = dict[str, tuple[np.ndarray, np.ndarray, pd.DataFrame]]
+
+
+def run(params: dict[str, Any], structure: str | Path, poses: str | Path, seed: int) -> Particles:
+    """Measurements of every split in ``params["splits"]`` at the poses of ``poses``."""
+    rows_of = {split: _poses(Path(poses), split) for split in params["splits"]}
     geometry = phase_maps.geometry_from(params)
     simulator = PhaseMapSimulator(
-        phase_maps.load_atoms(args.structure, params), geometry, pick_device(params["device"])
+        phase_maps.load_atoms(structure, params), geometry, pick_device(params["device"])
     )
     working_pixel = geometry.working_pixel_size_a
     results = {}
-    for split, rows in poses.items():
+    for split, rows in rows_of.items():
         code = phase_maps.SPLIT_CODES[split]
         rotations = Rotation.from_quat(rows[["quat_x", "quat_y", "quat_z", "quat_w"]].to_numpy())
         counts, phases, defoci = [], [], []
         for i in tqdm(range(len(rows)), desc=split, unit="particle", leave=False):
-            defocus = draw_defocus(args.seed, code, i, params)
-            gen = torch_generator(args.seed, code, i, device=simulator.projector.device.type)
+            defocus = draw_defocus(seed, code, i, params)
+            gen = torch_generator(seed, code, i, device=simulator.projector.device.type)
             y, x = simulate_particle(simulator, rotations[i : i + 1], defocus, params, gen)
             counts.append(y.float().cpu().numpy())
             phases.append(x.float().cpu().numpy())
@@ -164,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         table = particle_table(
             split=split,
             source="simulated",
-            seed=args.seed,
+            seed=seed,
             image_name=[f"{i + 1}@{split}_counts.mrcs" for i in range(len(rows))],
             defocus_u_a=defoci[:, 0],
             defocus_v_a=defoci[:, 1],
@@ -184,29 +182,44 @@ def main(argv: list[str] | None = None) -> int:
             table,
         )
         log.info("%s: %d particles", split, len(rows))
+    return results
 
+
+def write(results: Particles, params: dict[str, Any], outdir: Path, figure: str | None) -> None:
+    working_pixel = phase_maps.geometry_from(params).working_pixel_size_a
     for split, (counts, phases, table) in results.items():
-        write_mrc(out_dir / f"{split}_counts.mrcs", counts, working_pixel)
-        write_mrc(out_dir / f"{split}_phase.mrcs", phases, working_pixel)
-        write_table(out_dir / f"{split}.csv", table)
+        write_mrc(outdir / f"{split}_counts.mrcs", counts, working_pixel)
+        write_mrc(outdir / f"{split}_phase.mrcs", phases, working_pixel)
+        write_table(outdir / f"{split}.csv", table)
     shown_split = "test" if "test" in results else next(iter(results), None)
-    if args.figure and shown_split and len(results[shown_split][0]):
-        from flowem.data.figures import montage
+    if figure and shown_split and len(results[shown_split][0]):
+        from flowem.data.figures import counts_montage
 
         counts, phases, table = results[shown_split]
-        k = min(8, len(counts))
-        labels = [f"{shown_split} {i}: df {table.defocus_u_a[i] / 1e4:.2f} um" for i in range(k)]
-        montage(
-            counts[:k],
-            args.figure,
-            title=f"Simulated measurements ({params['resolution']}"
-            f" resolution, dose {params['dose_e_per_a2']} e/A^2)",
-            labels=labels,
-            colorbar_label="counts",
-            ncols=4,
+        title = (
+            f"Simulated measurements ({params['resolution']}"
+            f" resolution, dose {params['dose_e_per_a2']} e/A^2)"
         )
+        counts_montage(figure, counts, table.defocus_u_a, title, f"{shown_split} ")
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser(
+        "flowem simulate-particles", __doc__, outdir="output folder", threads=True
+    )
+    parser.add_argument("--structure", required=True, help="PDB/mmCIF atomic model")
+    parser.add_argument("--poses", required=True, help="poses.csv of simulate-phase-maps")
+    parser.add_argument("--figure", default=None, help="optional montage (PNG)")
+    args, params = parse(parser, argv, DEFAULTS)
+    params = resolve_params(params, DEFAULTS, STAGE)
+    _check(params)
+    setup_logging(args.log)
+    results = run(params, args.structure, args.poses, args.seed)
+    outdir = Path(args.outdir)
+    write(results, params, outdir, args.figure)
     write_run_config(
-        out_dir,
+        outdir,
         {
             "stage": STAGE,
             "seed": args.seed,

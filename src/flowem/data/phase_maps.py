@@ -1,6 +1,6 @@
 """Command ``simulate-phase-maps``: training / validation / test phase maps of one structure.
 
-Outputs in ``--out-dir``: ``train.mrcs``, ``val.mrcs``, ``test.mrcs`` (radians, working pixel
+Outputs in ``--outdir``: ``train.mrcs``, ``val.mrcs``, ``test.mrcs`` (radians, working pixel
 size in the header), ``poses.csv`` (one row per map: split, index, seed, rotation quaternion
 ``quat_x, quat_y, quat_z, quat_w`` in scipy's scalar-last order, the rotation R applied to the
 centred model before projecting along z) and ``config.json``. Splits draw their rotations from
@@ -9,7 +9,9 @@ disjoint seed streams ``(seed, split_code)``.
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from flowem.command import guarded
-from flowem.data.params import parse_stage, require_positive, stage_parser
+from flowem.command import command_parser, guarded, parse
+from flowem.data.params import require_positive, resolve_params
 from flowem.errors import ConfigError
 from flowem.io import read_structure, write_mrc, write_table
 from flowem.physics.atoms import ScatteringAtoms, atoms_from_structure
@@ -27,6 +29,8 @@ from flowem.physics.phase import PhaseMapGeometry, PhaseMapSimulator
 from flowem.physics.potential import narrowest_sigma_px
 from flowem.physics.rotations import random_rotations
 from flowem.runtime import pick_device, rng, setup_logging, write_run_config
+
+log = logging.getLogger("flowem")
 
 STAGE = "simulate_phase_maps"
 #: splits and their seed streams; ``heldout`` measures the prior, ``val``/``test`` become particles
@@ -140,17 +144,18 @@ def _check(params: dict[str, Any]) -> None:
             raise ConfigError(f"{STAGE}: '{key}' must be >= 0")
 
 
-@guarded
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(
-        "flowem simulate-phase-maps", __doc__, {"--structure": "PDB/mmCIF atomic model"}
-    )
-    args, params = parse_stage(parser, argv, DEFAULTS, STAGE)
-    _check(params)
-    log = setup_logging(args.log)
-    out_dir = Path(args.out_dir)
+@dataclass
+class PhaseMaps:
+    """The maps of every split, their poses and pixel size (A)."""
 
-    atoms = load_atoms(args.structure, params)
+    maps: dict[str, np.ndarray]
+    poses: pd.DataFrame
+    pixel_size_a: float
+
+
+def run(params: dict[str, Any], structure: str | Path, seed: int) -> PhaseMaps:
+    """Phase maps of every split of ``structure`` (``params``: the resolved stage section)."""
+    atoms = load_atoms(structure, params)
     geometry = geometry_from(params)
     sigma_px = narrowest_sigma_px(atoms, geometry.pixel_size_a)
     if sigma_px < 0.5:
@@ -175,31 +180,50 @@ def main(argv: list[str] | None = None) -> int:
     maps, tables = {}, []
     for split in SPLIT_CODES:
         count = int(params[f"n_{split}"])
-        rotations = split_rotations(args.seed, split, count)
+        rotations = split_rotations(seed, split, count)
         tic = time.perf_counter()
         maps[split] = simulate_split(simulator, rotations, int(params["batch_size"]), split)
         log.info("%s: %d maps in %.1f s", split, count, time.perf_counter() - tic)
-        tables.append(pose_table(args.seed, split, rotations))
+        tables.append(pose_table(seed, split, rotations))
+    return PhaseMaps(maps, pd.concat(tables, ignore_index=True), geometry.working_pixel_size_a)
 
-    for split, stack in maps.items():
-        write_mrc(out_dir / f"{split}.mrcs", stack, geometry.working_pixel_size_a)
-    write_table(out_dir / "poses.csv", pd.concat(tables, ignore_index=True))
-    if args.figure and len(maps["test"]):
+
+def write(result: PhaseMaps, outdir: Path, figure: str | None) -> None:
+    for split, stack in result.maps.items():
+        write_mrc(outdir / f"{split}.mrcs", stack, result.pixel_size_a)
+    write_table(outdir / "poses.csv", result.poses)
+    if figure and len(result.maps["test"]):
         from flowem.data.figures import montage
 
-        shown = maps["test"][:16]
+        shown = result.maps["test"][:16]
         montage(
             shown,
-            args.figure,
+            figure,
             title="Simulated phase maps (test split)",
             labels=[f"test {i}" for i in range(len(shown))],
             colorbar_label="phase (rad)",
         )
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser(
+        "flowem simulate-phase-maps", __doc__, outdir="output folder", threads=True
+    )
+    parser.add_argument("--structure", required=True, help="PDB/mmCIF atomic model")
+    parser.add_argument("--figure", default=None, help="optional montage (PNG)")
+    args, params = parse(parser, argv, DEFAULTS)
+    params = resolve_params(params, DEFAULTS, STAGE)
+    _check(params)
+    setup_logging(args.log)
+    result = run(params, args.structure, args.seed)
+    outdir = Path(args.outdir)
+    write(result, outdir, args.figure)
     write_run_config(
-        out_dir,
+        outdir,
         {"stage": STAGE, "seed": args.seed, "params": params, "structure": str(args.structure)},
     )
-    log.info("wrote %s", out_dir)
+    log.info("wrote %s", outdir)
     return 0
 
 

@@ -14,7 +14,7 @@ centre crop / zero-pad to ``size_px``, then the intensity normalisation:
    the stack is inverted when its central disc (radius size/4), low-passed, is on average
    brighter than its solvent. The mirror's EMPIAR-10076 stack has dark particles.
 
-Outputs in ``--out-dir``: ``counts.mrcs``, ``particles.csv`` (the simulated particles' table
+Outputs in ``--outdir``: ``counts.mrcs``, ``particles.csv`` (the simulated particles' table
 format) and ``config.json``.
 """
 
@@ -28,11 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from flowem.command import guarded
-from flowem.data.params import parse_stage, require_positive, stage_parser
+from flowem.command import command_parser, guarded, parse
+from flowem.data.params import require_positive, resolve_params
 from flowem.data.particle_table import particle_table
 from flowem.errors import ConfigError, InputFileError
 from flowem.io import read_mrc, read_star, require_columns, write_mrc, write_table
+from flowem.physics.boxes import centre_crop_or_pad
 from flowem.runtime import setup_logging, write_run_config
 
 STAGE = "preprocess_particles"
@@ -134,18 +135,6 @@ def downsample(image: np.ndarray, pixel_a: float, target_a: float, method: str) 
     return fourier_crop(image, new_size), size * pixel_a / new_size
 
 
-def centre_crop_or_pad(image: np.ndarray, size: int) -> np.ndarray:
-    """Centre ``image`` in a ``size x size`` box (cropping or padding with its solvent mean)."""
-    current = image.shape[-1]
-    if current >= size:
-        lo = (current - size) // 2
-        return image[lo : lo + size, lo : lo + size]
-    out = np.full((size, size), np.median(image), dtype=image.dtype)
-    lo = (size - current) // 2
-    out[lo : lo + current, lo : lo + current] = image
-    return out
-
-
 def normalise_to_counts(image: np.ndarray, alpha: float, invert: bool, radius: float) -> np.ndarray:
     """Solvent-standardised image mapped to Poisson-like counts (see the module docstring)."""
     size = image.shape[-1]
@@ -179,7 +168,7 @@ def _check(params: dict[str, Any]) -> None:
         raise ConfigError(f"{STAGE}: background_radius must be < sqrt(2)")
 
 
-def preprocess(stack_path: Path, star_path: Path, params: dict[str, Any]) -> tuple:
+def run(params: dict[str, Any], stack_path: Path, star_path: Path) -> tuple:
     """``(counts (N, s, s) float32, particle table, contrast inverted)``; raises before anything
     is written."""
     particles = star_particles(star_path)
@@ -229,36 +218,34 @@ def preprocess(stack_path: Path, star_path: Path, params: dict[str, Any]) -> tup
     return np.stack(counts).astype(np.float32), table, bool(invert)
 
 
+def write(counts: np.ndarray, table: pd.DataFrame, source: str, outdir: Path, figure) -> None:
+    write_mrc(outdir / "counts.mrcs", counts, float(table["pixel_size_a"].iloc[0]))
+    write_table(outdir / "particles.csv", table)
+    if figure:
+        from flowem.data.figures import counts_montage
+
+        title = f"Real particles ({source}), {table.pixel_size_a[0]:.2f} A/px"
+        counts_montage(figure, counts, table.defocus_u_a, title)
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(
-        "flowem preprocess-particles",
-        __doc__,
-        {"--stack": "MRC particle stack", "--star": "RELION STAR file of the stack"},
+    parser = command_parser(
+        "flowem preprocess-particles", __doc__, outdir="output folder", threads=True
     )
-    args, params = parse_stage(parser, argv, DEFAULTS, STAGE)
+    parser.add_argument("--stack", required=True, help="MRC particle stack")
+    parser.add_argument("--star", required=True, help="RELION STAR file of the stack")
+    parser.add_argument("--figure", default=None, help="optional montage (PNG)")
+    args, params = parse(parser, argv, DEFAULTS)
+    params = resolve_params(params, DEFAULTS, STAGE)
     _check(params)
     log = setup_logging(args.log)
-    counts, table, inverted = preprocess(Path(args.stack), Path(args.star), params)
+    counts, table, inverted = run(params, Path(args.stack), Path(args.star))
     log.info("contrast inverted: %s", inverted)
-    out_dir = Path(args.out_dir)
-    write_mrc(out_dir / "counts.mrcs", counts, float(table["pixel_size_a"].iloc[0]))
-    write_table(out_dir / "particles.csv", table)
-    if args.figure:
-        from flowem.data.figures import montage
-
-        k = min(8, len(counts))
-        labels = [f"{i}: df {table.defocus_u_a[i] / 1e4:.2f} um" for i in range(k)]
-        montage(
-            counts[:k],
-            args.figure,
-            title=f"Real particles ({params['source']}), {table.pixel_size_a[0]:.2f} A/px",
-            labels=labels,
-            colorbar_label="counts",
-            ncols=4,
-        )
+    outdir = Path(args.outdir)
+    write(counts, table, params["source"], outdir, args.figure)
     write_run_config(
-        out_dir,
+        outdir,
         {
             "stage": STAGE,
             "seed": args.seed,
@@ -268,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "contrast_inverted": inverted,
         },
     )
-    log.info("%d particles -> %s", len(counts), out_dir)
+    log.info("%d particles -> %s", len(counts), outdir)
     return 0
 
 

@@ -1,23 +1,30 @@
 """``flowem check-structure``: validate an atomic model, keep what the simulation uses, centre it.
 
-Writes the centred model (heavy atoms of protein by default; hydrogens and waters on
-request) and a per-chain summary table with the model's extent, so the first real slice of
-the DAG checks the structure before any simulation reads it.
+Writes into ``--outdir`` the centred model ``model.pdb`` (heavy atoms of protein by default;
+hydrogens and waters on request) and a per-chain summary table ``summary.csv`` with the
+model's extent, so the first real slice of the DAG checks the structure before any simulation
+reads it.
 """
 
 from __future__ import annotations
 
-import argparse
+import logging
 from pathlib import Path
+from typing import Any
 
 import gemmi
 import numpy as np
 import pandas as pd
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import InputFileError
 from flowem.io import read_structure, write_pdb, write_table
 from flowem.runtime import setup_logging, write_run_config
+
+log = logging.getLogger("flowem")
+
+#: keys of the ``structure`` config section that shape the model, with their defaults
+DEFAULTS: dict[str, Any] = {"hydrogens": False, "waters": False}
 
 
 def prepare_structure(
@@ -83,29 +90,32 @@ def summarise(structure: gemmi.Structure) -> pd.DataFrame:
     return pd.DataFrame([*rows, total])
 
 
-@guarded
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem check-structure", description=__doc__)
-    parser.add_argument("structure", help="input PDB or mmCIF file")
-    parser.add_argument("--model-out", required=True, help="centred model (.pdb)")
-    parser.add_argument("--summary-out", required=True, help="summary table (.csv)")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = parse_params(args.params)
-    log = setup_logging(args.log)
-
-    raw = read_structure(args.structure)
-    log.info("%s: %d atoms in %d chains", args.structure, raw[0].count_atom_sites(), len(raw[0]))
+def run(params: dict[str, Any], path: str | Path) -> tuple[gemmi.Structure, pd.DataFrame]:
+    """The centred model of the structure file ``path`` and its summary table."""
+    raw = read_structure(path)
+    log.info("%s: %d atoms in %d chains", path, raw[0].count_atom_sites(), len(raw[0]))
     structure = prepare_structure(
         raw,
-        args.structure,
-        hydrogens=params.get("hydrogens", False),
-        waters=params.get("waters", False),
+        path,
+        hydrogens=params.get("hydrogens", DEFAULTS["hydrogens"]),
+        waters=params.get("waters", DEFAULTS["waters"]),
     )
-    summary = summarise(structure)
-    write_pdb(args.model_out, structure)
-    write_table(args.summary_out, summary)
-    write_run_config(Path(args.summary_out).parent, {"structure": args.structure, **params})
+    return structure, summarise(structure)
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser(
+        "flowem check-structure", __doc__, outdir="output folder (model.pdb, summary.csv)"
+    )
+    parser.add_argument("structure", help="input PDB or mmCIF file")
+    args, params = parse(parser, argv, DEFAULTS)
+    setup_logging(args.log)
+    structure, summary = run(params, args.structure)
+    outdir = Path(args.outdir)
+    write_pdb(outdir / "model.pdb", structure)
+    write_table(outdir / "summary.csv", summary)
+    write_run_config(outdir, {"structure": args.structure, **params})
     total = summary.iloc[-1]
     log.info(
         "kept %d atoms, %d residues; extent %.1f x %.1f x %.1f A",

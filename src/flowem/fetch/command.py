@@ -2,41 +2,54 @@
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import FetchError
 from flowem.fetch import fetch
 from flowem.runtime import setup_logging
 
+#: keys of the ``data`` config section that fetch reads, with their defaults
+DEFAULTS: dict[str, Any] = {
+    "cache_dir": "resources",
+    "mirrors": ["../shared/data"],  # the library's fetch() also reads $FLOWEM_MIRRORS
+    "allow_network": True,
+    "timeout_s": 30.0,
+    "retries": 4,
+}
+
+
+def run(settings: Mapping[str, Any], ids: list[str]) -> list[Path]:
+    """The verified local path of each registry id (cache, then mirrors, then HTTPS)."""
+    return [
+        fetch(
+            file_id,
+            mirrors=settings["mirrors"],
+            cache_dir=Path(settings["cache_dir"]),
+            allow_network=settings["allow_network"],
+            timeout_s=settings["timeout_s"],
+            retries=settings["retries"],
+        )
+        for file_id in ids
+    ]
+
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem fetch", description=__doc__)
+    parser = command_parser("flowem fetch", __doc__)
     parser.add_argument("ids", nargs="+", help="registry ids, e.g. pdb/3j9i.pdb")
     parser.add_argument(
         "--out",
         nargs="*",
         default=None,
+        metavar="FILE",
         help="expected output paths (checked against the cache paths)",
     )
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = parse_params(args.params)
+    args, params = parse(parser, argv, DEFAULTS)
     log = setup_logging(args.log)
-    cache_dir = Path(params.get("cache_dir", "resources"))
-    paths = [
-        fetch(
-            file_id,
-            mirrors=params.get("mirrors"),
-            cache_dir=cache_dir,
-            allow_network=params.get("allow_network", True),
-            timeout_s=params.get("timeout_s", 30.0),
-            retries=params.get("retries", 4),
-        )
-        for file_id in args.ids
-    ]
+    paths = run({**DEFAULTS, **params}, args.ids)
     if args.out is not None:
         for path, out in zip(paths, args.out, strict=True):
             if Path(out).absolute() != path.absolute():

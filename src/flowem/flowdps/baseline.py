@@ -7,9 +7,9 @@ RRR/HIO with restarts), ``poisson_tv`` (Poisson likelihood + total variation). W
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +17,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.flowdps.particles import ParticleSet, load_particles, operator_for
-from flowem.flowdps.run import tuned_settings
 from flowem.flowdps.settings import METHODS, baseline_settings
 from flowem.io import write_mrc, write_table
 from flowem.posterior import poisson_deviance
@@ -59,42 +58,43 @@ def reconstruct(method: str, settings, particles: ParticleSet, seed: int, pad: f
     return phase, deviance, seconds, status
 
 
+@dataclass
+class Retrieval:
+    """A method's phases (N, H, W), radians, and its per-particle table."""
+
+    phase: np.ndarray
+    table: pd.DataFrame
+    pixel_size_a: float
+
+
+def run(method: str, settings, counts: str, table: str, seed: int) -> Retrieval:
+    """``method`` (with its ``settings``) on every particle of ``counts``/``table``."""
+    particles = load_particles(counts, table)
+    phase, deviance, seconds, status = reconstruct(method, settings, particles, seed)
+    log.info("%s: %d particles, mean deviance %.3f", method, len(particles), np.nanmean(deviance))
+    rows = pd.DataFrame(
+        {"index": np.arange(len(particles)), "deviance": deviance, "seconds": seconds}
+    )
+    return Retrieval(phase, rows.assign(status=status), particles.pixel_size_a)
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem baseline", description=__doc__.split("\n\n")[0])
+    parser = command_parser(
+        "flowem baseline", __doc__.split("\n\n")[0], outdir="output folder", tuned=True
+    )
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--counts", required=True)
     parser.add_argument("--table", required=True)
-    parser.add_argument("--tuned", default=None, help="tuned hyperparameters (JSON)")
-    parser.add_argument("--out-dir", required=True)
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = tuned_settings(parse_params(args.params), args.tuned)
+    args, params = parse(parser, argv)
     settings = baseline_settings(args.method, params)
-    log = setup_logging(args.log)
-    particles = load_particles(args.counts, args.table)
-    phase, deviance, seconds, status = reconstruct(args.method, settings, particles, args.seed)
-    out = Path(args.out_dir)
-    write_mrc(out / "phase.mrcs", np.nan_to_num(phase), particles.pixel_size_a)
-    write_table(
-        out / "particles.csv",
-        pd.DataFrame(
-            {
-                "index": np.arange(len(particles)),
-                "deviance": deviance,
-                "seconds": seconds,
-                "status": status,
-            }
-        ),
-    )
+    setup_logging(args.log)
+    result = run(args.method, settings, args.counts, args.table, args.seed)
+    outdir = Path(args.outdir)
+    write_mrc(outdir / "phase.mrcs", np.nan_to_num(result.phase), result.pixel_size_a)
+    write_table(outdir / "particles.csv", result.table)
     write_run_config(
-        out, {"stage": "baseline", "method": args.method, "seed": args.seed, "params": params}
-    )
-    log.info(
-        "%s: %d particles, mean deviance %.3f",
-        args.method,
-        len(particles),
-        float(np.nanmean(deviance)),
+        outdir, {"stage": "baseline", "method": args.method, "seed": args.seed, "params": params}
     )
     return 0
 

@@ -14,7 +14,6 @@ and the metrics-vs-dose figure ``dose.png``.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import ConfigError, InputFileError
 from flowem.io import write_json, write_table
 from flowem.report.figures import save_figure
@@ -68,8 +67,9 @@ def read_metrics(path: Path) -> dict:
     return data
 
 
-def dose_table(sets: list[tuple[float, Path]]) -> tuple[pd.DataFrame, dict]:
-    """Long table (dose, method, metric, mean, ci_low, ci_high, n) and the JSON summary."""
+def run(sets: list[tuple[float, Path]]) -> tuple[pd.DataFrame, dict]:
+    """The ``(dose, metrics.json)`` sets as a long table (dose, method, metric, mean, ci_low,
+    ci_high, n) and the JSON summary."""
     doses = [dose for dose, _ in sets]
     if len(set(doses)) != len(doses):
         raise ConfigError(f"dose-curve: the same dose is given twice ({sorted(doses)})")
@@ -127,7 +127,7 @@ def plot_dose(path: Path, table: pd.DataFrame) -> Path:
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem dose-curve", description=__doc__)
+    parser = command_parser("flowem dose-curve", __doc__, outdir="output folder")
     parser.add_argument(
         "--set",
         dest="sets",
@@ -136,14 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DOSE=PATH",
         help="a dose (e-/A^2) and the metrics.json of its particle set; repeat per dose",
     )
-    parser.add_argument("--out-dir", required=True)
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = parse_params(args.params)
+    args, params = parse(parser, argv)
     log = setup_logging(args.log)
     sets = [parse_set(spec) for spec in args.sets]
-    table, summary = dose_table(sets)
-    out = Path(args.out_dir)
+    table, summary = run(sets)
+    out = Path(args.outdir)
     write_table(out / "dose.csv", table)
     write_json(out / "metrics.json", summary)
     plot_dose(out / "dose.png", table)

@@ -10,13 +10,14 @@ against each baseline with a Wilson 95% interval; and the calibration of the pos
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import InputFileError
 from flowem.flowdps.figures import plot_frc_curves, plot_reconstructions
 from flowem.flowdps.particles import load_particles
@@ -32,6 +33,8 @@ from flowem.metrics import (
 )
 from flowem.runtime import setup_logging, write_run_config
 
+#: the ``evaluation`` section's keys this command reads, and the prior's molecule (the rule's)
+DEFAULTS = {"figure_particles": 6, "prior_molecule": None}
 METRICS = ("psnr", "ssim", "frc05_A", "frc0143_A", "deviance")
 HIGHER_IS_BETTER = {
     "psnr": True,
@@ -155,25 +158,31 @@ def calibration(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
     return {"pixel_correlation": pixel, "particle_correlation": per_particle}
 
 
-@guarded
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem evaluate-flowdps", description=__doc__)
-    parser.add_argument("--counts", required=True)
-    parser.add_argument("--table", required=True)
-    parser.add_argument("--truth", default=None, help="ground-truth phase (N, H, W), if known")
-    parser.add_argument("--method", action="append", required=True, help="name=result folder")
-    parser.add_argument("--out-dir", required=True)
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = parse_params(args.params)
-    log = setup_logging(args.log)
-    particles = load_particles(args.counts, args.table, args.truth)
-    methods = {name: (phase, table) for name, phase, table in map(read_method, args.method)}
-    out = Path(args.out_dir)
+@dataclass
+class Evaluation:
+    """Metrics, the per-particle table, and what the figures show (reconstructions with the
+    offset removed where the truth is known, the FlowDPS std, FRC curves)."""
+
+    metrics: dict[str, Any]
+    per_particle: pd.DataFrame
+    counts: np.ndarray
+    shown: dict[str, np.ndarray]
+    truth: np.ndarray | None = None
+    std: np.ndarray | None = None
+    curves: dict[str, list] | None = None
+
+
+def run(
+    params: dict[str, Any], counts: str, table: str, truth: str | None, methods: list[str]
+) -> Evaluation:
+    """Compare the ``methods`` (``name=result folder``) on the particles ``counts``/``table``,
+    against ``truth`` where known, else without a reference."""
+    particles = load_particles(counts, table, truth)
+    results = {name: (phase, rows) for name, phase, rows in map(read_method, methods)}
     if particles.truth is None:
-        metrics = no_reference(methods, particles.pixel_size_a)
-        table = particles.table
-        source = str(table["source"].iloc[0]) if "source" in table else "unknown source"
+        metrics = no_reference(results, particles.pixel_size_a)
+        rows = particles.table
+        source = str(rows["source"].iloc[0]) if "source" in rows else "unknown source"
         molecule = params.get("prior_molecule")
         metrics["reference"] = "none (experimental particles)"
         metrics["note"] = f"prior trained on {molecule} phase maps; particles from {source}" + (
@@ -183,64 +192,76 @@ def main(argv: list[str] | None = None) -> int:
         )
         metrics |= {"pixel_size_a": particles.pixel_size_a, "n_particles": len(particles)}
         per_particle = pd.concat(
-            [t.assign(method=n) for n, (_, t) in methods.items()], ignore_index=True
+            [t.assign(method=n) for n, (_, t) in results.items()], ignore_index=True
         )
-        write_table(out / "particles.csv", per_particle)
-        write_json(out / "metrics.json", metrics)
-        plot_reconstructions(
-            out / "reconstructions.png",
-            particles.counts,
-            {n: p for n, (p, _) in methods.items()},
-            None,
-            None,
-            count=params.get("figure_particles", 6),
-        )
-        write_run_config(
-            out, {"stage": "evaluate_flowdps", "params": params, "methods": args.method}
-        )
-        for name, values in metrics["methods"].items():
+        shown = {n: p for n, (p, _) in results.items()}
+        return Evaluation(metrics, per_particle, particles.counts, shown)
+    per_particle = evaluate(particles.truth, results, particles.pixel_size_a)
+    metrics = summarise(per_particle)
+    metrics["pixel_size_a"] = particles.pixel_size_a
+    metrics["dose_e_per_a2"] = float(particles.table.dose_e_per_a2.iloc[0])
+    metrics["n_particles"] = len(particles)
+    flow_dir = dict(m.partition("=")[::2] for m in methods).get("flowdps")
+    std = None
+    if flow_dir and (Path(flow_dir) / "std.mrcs").exists():
+        std = read_mrc(Path(flow_dir) / "std.mrcs")[0]
+        metrics["calibration"] = calibration(particles.truth, results["flowdps"][0], std)
+    aligned = {n: remove_offset(p, particles.truth) for n, (p, _) in results.items()}
+    curves = {
+        n: [frc(particles.truth[i], a[i], particles.pixel_size_a) for i in range(len(a))]
+        for n, a in aligned.items()
+    }
+    return Evaluation(
+        metrics, per_particle, particles.counts, aligned, particles.truth, std, curves
+    )
+
+
+def write(result: Evaluation, outdir: Path, figure_particles: int) -> None:
+    write_table(outdir / "particles.csv", result.per_particle)
+    write_json(outdir / "metrics.json", result.metrics)
+    plot_reconstructions(
+        outdir / "reconstructions.png",
+        result.counts,
+        result.shown,
+        result.truth,
+        result.std,
+        count=figure_particles,
+    )
+    if result.curves is not None:
+        plot_frc_curves(outdir / "frc.png", result.curves)
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser("flowem evaluate-flowdps", __doc__, outdir="output folder")
+    parser.add_argument("--counts", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--truth", default=None, help="ground-truth phase (N, H, W), if known")
+    parser.add_argument("--method", action="append", required=True, help="name=result folder")
+    args, params = parse(parser, argv, DEFAULTS)
+    log = setup_logging(args.log)
+    result = run(params, args.counts, args.table, args.truth, args.method)
+    outdir = Path(args.outdir)
+    write(result, outdir, params.get("figure_particles", DEFAULTS["figure_particles"]))
+    write_run_config(
+        outdir, {"stage": "evaluate_flowdps", "params": params, "methods": args.method}
+    )
+    for name, values in result.metrics["methods"].items():
+        if result.truth is None:
             log.info(
                 "%-10s deviance %.3f  decorrelation %.1f A",
                 name,
                 values["deviance"],
                 values["decorrelation_A"],
             )
-        return 0
-    per_particle = evaluate(particles.truth, methods, particles.pixel_size_a)
-    metrics = summarise(per_particle)
-    metrics["pixel_size_a"] = particles.pixel_size_a
-    metrics["dose_e_per_a2"] = float(particles.table.dose_e_per_a2.iloc[0])
-    metrics["n_particles"] = len(particles)
-    flow_dir = dict(m.partition("=")[::2] for m in args.method).get("flowdps")
-    std = None
-    if flow_dir and (Path(flow_dir) / "std.mrcs").exists():
-        std = read_mrc(Path(flow_dir) / "std.mrcs")[0]
-        metrics["calibration"] = calibration(particles.truth, methods["flowdps"][0], std)
-    write_table(out / "particles.csv", per_particle)
-    write_json(out / "metrics.json", metrics)
-    aligned = {n: remove_offset(p, particles.truth) for n, (p, _) in methods.items()}
-    plot_reconstructions(
-        out / "reconstructions.png",
-        particles.counts,
-        aligned,
-        particles.truth,
-        std,
-        count=params.get("figure_particles", 6),
-    )
-    curves = {
-        n: [frc(particles.truth[i], a[i], particles.pixel_size_a) for i in range(len(a))]
-        for n, a in aligned.items()
-    }
-    plot_frc_curves(out / "frc.png", curves)
-    write_run_config(out, {"stage": "evaluate_flowdps", "params": params, "methods": args.method})
-    for name, values in metrics["methods"].items():
-        log.info(
-            "%-10s PSNR %.2f dB  SSIM %.3f  FRC0.5 %.1f A",
-            name,
-            values["psnr"],
-            values["ssim"],
-            values["frc05_A"],
-        )
+        else:
+            log.info(
+                "%-10s PSNR %.2f dB  SSIM %.3f  FRC0.5 %.1f A",
+                name,
+                values["psnr"],
+                values["ssim"],
+                values["frc05_A"],
+            )
     return 0
 
 

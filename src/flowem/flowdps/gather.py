@@ -7,13 +7,12 @@ Writes ``mean.mrcs`` (the reconstruction), ``std.mrcs`` (pixel-wise posterior st
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import InputFileError
 from flowem.io import write_mrc, write_table
 from flowem.runtime import setup_logging, write_run_config
@@ -37,27 +36,9 @@ def read_shards(paths: list[str]) -> dict[str, np.ndarray]:
     return merged
 
 
-@guarded
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem gather-flowdps", description=__doc__)
-    parser.add_argument("shards", nargs="+", help="shard .npz files of flowem flowdps")
-    parser.add_argument("--pixel-size", type=float, required=True, help="pixel size (A)")
-    parser.add_argument("--out-dir", required=True)
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = parse_params(args.params)
-    log = setup_logging(args.log)
-    merged = read_shards(args.shards)
-    out = Path(args.out_dir)
-    for name in IMAGES:
-        write_mrc(out / f"{name}.mrcs", np.nan_to_num(merged[name]), args.pixel_size)
-    if "samples" in merged:
-        samples = merged["samples"]
-        write_mrc(
-            out / "samples.mrcs",
-            np.nan_to_num(samples.reshape(-1, *samples.shape[2:])),
-            args.pixel_size,
-        )
+def run(shards: list[str]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """The shards joined in particle order, and the per-particle table."""
+    merged = read_shards(shards)
     table = pd.DataFrame(
         {
             "index": merged["indices"],
@@ -67,9 +48,30 @@ def main(argv: list[str] | None = None) -> int:
             "status": merged["status"],
         }
     )
-    write_table(out / "particles.csv", table)
+    return merged, table
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser("flowem gather-flowdps", __doc__, outdir="output folder")
+    parser.add_argument("shards", nargs="+", help="shard .npz files of flowem flowdps")
+    parser.add_argument("--pixel-size", type=float, required=True, help="pixel size (A)")
+    args, params = parse(parser, argv)
+    log = setup_logging(args.log)
+    merged, table = run(args.shards)
+    outdir = Path(args.outdir)
+    for name in IMAGES:
+        write_mrc(outdir / f"{name}.mrcs", np.nan_to_num(merged[name]), args.pixel_size)
+    if "samples" in merged:
+        samples = merged["samples"]
+        write_mrc(
+            outdir / "samples.mrcs",
+            np.nan_to_num(samples.reshape(-1, *samples.shape[2:])),
+            args.pixel_size,
+        )
+    write_table(outdir / "particles.csv", table)
     write_run_config(
-        out, {"stage": "flowdps", "seed": args.seed, "params": params, "shards": args.shards}
+        outdir, {"stage": "flowdps", "seed": args.seed, "params": params, "shards": args.shards}
     )
     log.info("%d particles, %d failed", len(table), int((table.status != "ok").sum()))
     return 0

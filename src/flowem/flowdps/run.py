@@ -8,7 +8,6 @@ deviances, the wall time and a status (a particle that fails is recorded, the ot
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -17,13 +16,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import ConfigError
 from flowem.flowdps.particles import ParticleSet, load_particles, operator_for
 from flowem.flowdps.settings import split_flowdps
-from flowem.flowdps.velocity import load_velocity
-from flowem.io import atomic_path, read_json
+from flowem.io import atomic_path
 from flowem.posterior import flowdps_sample, poisson_deviance, summarise_samples
+from flowem.prior.velocity import PriorVelocity, load_velocity
 from flowem.runtime import pick_device, setup_logging, torch_generator
 
 log = logging.getLogger("flowem")
@@ -36,8 +35,9 @@ def shard_indices(count: int, shard: int, shards: int) -> np.ndarray:
     return np.array_split(np.arange(count), shards)[shard - 1]
 
 
-def sample_particles(particles, indices, velocity, scale, settings, run, seed, device) -> dict:
-    """Posterior summaries of ``indices``; failures are caught per batch, then per particle."""
+def sample_particles(particles, indices, prior: PriorVelocity, settings, run, seed, device) -> dict:
+    """Posterior summaries of ``indices`` (physical units); failures are caught per batch,
+    then per particle."""
     samples = run["samples"]
     per_batch = max(1, run["batch_size"] // samples)
     height, width = particles.counts.shape[1:]
@@ -67,7 +67,7 @@ def sample_particles(particles, indices, velocity, scale, settings, run, seed, d
         y = torch.as_tensor(particles.counts[chosen], dtype=torch.float32, device=device)
         y = y.repeat_interleave(samples, dim=0)
         gens = [torch_generator(seed, int(i), j) for i in chosen for j in range(samples)]
-        x = scale * flowdps_sample(velocity, op, y, gens, settings, scale=scale)
+        x = flowdps_sample(prior, op, y, gens, settings, scale=prior.scale)
         if not torch.isfinite(x).all():
             raise FloatingPointError("non-finite posterior sample")
         deviance = poisson_deviance(y, op(x)).reshape(len(chosen), samples)
@@ -109,44 +109,42 @@ def sample_particles(particles, indices, velocity, scale, settings, run, seed, d
     return out
 
 
-def tuned_settings(params: dict, tuned_path: str | None) -> dict:
-    if tuned_path is None:
-        return params
-    return {**params, **read_json(tuned_path).get("chosen", {})}
+def run(settings, options: dict, model: str, counts: str, table: str, shard: int, seed: int):
+    """``(particle indices, posterior summaries)`` of shard ``shard`` (1-based) of the particles
+    ``counts``/``table``, with the prior ``model``; ``settings`` are the sampler's
+    (:class:`FlowDPSSettings`), ``options`` the run-level keys of the section."""
+    device = pick_device(options["device"])
+    prior = load_velocity(model, device)
+    particles: ParticleSet = load_particles(counts, table, image_size=prior.patch)
+    indices = shard_indices(len(particles), shard, options["shards"])
+    log.info(
+        "shard %d/%d: %d particles x %d samples, %d steps on %s",
+        shard,
+        options["shards"],
+        len(indices),
+        options["samples"],
+        settings.steps,
+        device,
+    )
+    return indices, sample_particles(particles, indices, prior, settings, options, seed, device)
 
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem flowdps", description=__doc__.split("\n\n")[0])
+    parser = command_parser(
+        "flowem flowdps", __doc__.split("\n\n")[0], out="output .npz", tuned=True
+    )
     parser.add_argument("--model", required=True, help="prior model (.pt from train-prior)")
     parser.add_argument("--counts", required=True, help="particle counts (N, H, W) MRC stack")
     parser.add_argument("--table", required=True, help="particle table (CSV)")
-    parser.add_argument("--tuned", default=None, help="tuned hyperparameters (JSON)")
-    parser.add_argument("--override", default="{}", help="settings applied after --tuned (JSON)")
     parser.add_argument("--shard", type=int, default=1, help="shard to run (1-based)")
-    parser.add_argument("--out", required=True, help="output .npz")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = {
-        **tuned_settings(parse_params(args.params), args.tuned),
-        **parse_params(args.override),
-    }
-    run, settings = split_flowdps(params)
+    options, settings = split_flowdps({})
+    args, params = parse(parser, argv, {**options, **settings.to_dict()})
+    options, settings = split_flowdps(params)
     setup_logging(args.log)
-    device = pick_device(run["device"])
-    velocity, scale, image_size = load_velocity(args.model, device)
-    particles: ParticleSet = load_particles(args.counts, args.table, image_size=image_size)
-    indices = shard_indices(len(particles), args.shard, run["shards"])
-    log.info(
-        "shard %d/%d: %d particles x %d samples, %d steps on %s",
-        args.shard,
-        run["shards"],
-        len(indices),
-        run["samples"],
-        settings.steps,
-        device,
+    indices, out = run(
+        settings, options, args.model, args.counts, args.table, args.shard, args.seed
     )
-    out = sample_particles(particles, indices, velocity, scale, settings, run, args.seed, device)
     with atomic_path(Path(args.out)) as tmp:
         np.savez(tmp, indices=indices, **{**out, "status": out["status"].astype(str)})
     failed = int((out["status"] != "ok").sum())

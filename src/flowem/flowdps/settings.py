@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowem.data.params import resolve_params
 from flowem.errors import ConfigError
 from flowem.posterior import FlowDPSSettings
 from flowem.retrieval import IterativeSettings, PoissonTVSettings
+from flowem.settings import from_mapping, resolve_params
 
 #: run-level keys of the ``flowdps`` section; the rest are the sampler's (FlowDPSSettings)
 RUN_DEFAULTS: dict[str, Any] = {
@@ -20,6 +20,9 @@ RUN_DEFAULTS: dict[str, Any] = {
     "device": "auto",
 }
 
+#: the ``baselines.wiener`` section
+WIENER_DEFAULTS: dict[str, Any] = {"snr": 1.0}
+
 METHODS = ("wiener", "iterative", "poisson_tv")
 
 
@@ -27,21 +30,17 @@ def split_flowdps(params: dict[str, Any]) -> tuple[dict[str, Any], FlowDPSSettin
     """Run-level settings and the sampler's settings from the ``flowdps`` section."""
     run = {k: params[k] for k in RUN_DEFAULTS if k in params}
     sampler = {k: v for k, v in params.items() if k not in RUN_DEFAULTS}
-    try:
-        return resolve_params(run, RUN_DEFAULTS, "flowdps"), FlowDPSSettings(**sampler)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"flowdps: {exc}") from exc
+    settings = from_mapping(FlowDPSSettings, sampler, "flowdps")
+    return resolve_params(run, RUN_DEFAULTS, "flowdps"), settings
 
 
 def baseline_settings(method: str, params: dict[str, Any]):
     """Settings object (or dict for ``wiener``) of one baseline method."""
-    try:
-        if method == "wiener":
-            return resolve_params(params, {"snr": 1.0}, "baselines.wiener")
-        if method == "iterative":
-            return IterativeSettings(**params)
-        if method == "poisson_tv":
-            return PoissonTVSettings(**params)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"baselines.{method}: {exc}") from exc
+    section = f"baselines.{method}"
+    if method == "wiener":
+        return resolve_params(params, WIENER_DEFAULTS, section)
+    if method == "iterative":
+        return from_mapping(IterativeSettings, params, section)
+    if method == "poisson_tv":
+        return from_mapping(PoissonTVSettings, params, section)
     raise ConfigError(f"unknown baseline method {method!r}; known: {', '.join(METHODS)}")

@@ -4,6 +4,7 @@ Full reference: :func:`psnr`, :func:`ssim` (explicit ``data_range``), :func:`frc
 :func:`fsc` and their resolutions. No reference: :func:`niqe`, :func:`decorrelation_resolution`.
 Aggregation over images: :func:`summarize`, :func:`win_rate`, :func:`wilson_interval`.
 Paired real data: :func:`register_translation` / :func:`register_optical_flow` first.
+Between two sets of samples (torch, differentiable): :func:`energy_distance` (V- or U-statistic).
 """
 
 from flowem.metrics.decorrelation import (
@@ -11,6 +12,7 @@ from flowem.metrics.decorrelation import (
     decorrelation_analysis,
     decorrelation_resolution,
 )
+from flowem.metrics.energy import energy_distance, energy_from_sums
 from flowem.metrics.fidelity import (
     batch_psnr,
     batch_ssim,
@@ -57,6 +59,8 @@ __all__ = [
     "batch_ssim",
     "decorrelation_analysis",
     "decorrelation_resolution",
+    "energy_distance",
+    "energy_from_sums",
     "fit_niqe_model",
     "fourier_correlation",
     "frc",

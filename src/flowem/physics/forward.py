@@ -21,6 +21,8 @@ from flowem.physics.ctf import (
     linear_ctf,
     wave_transfer_function,
 )
+from flowem.physics.noise import PoissonCounts
+from flowem.physics.operators import Operator
 
 
 def _as_batch(value, count: int | None = None) -> torch.Tensor:
@@ -30,8 +32,10 @@ def _as_batch(value, count: int | None = None) -> torch.Tensor:
     return tensor
 
 
-class MicroscopeForward(torch.nn.Module):
-    """``A(x)``: expected counts of phase maps ``x`` (B, H, W) in radians.
+class MicroscopeForward(torch.nn.Module, Operator):
+    """``A(x)``: expected counts of phase maps ``x`` (B, H, W) in radians; an
+    :class:`~flowem.physics.operators.Operator` (nonlinear: no adjoint, no closed-form proximal
+    step; Poisson counting noise).
 
     Args:
         optics: microscope settings.
@@ -55,6 +59,7 @@ class MicroscopeForward(torch.nn.Module):
         pad_factor: float = 2.0,
     ) -> None:
         super().__init__()
+        self.noise = PoissonCounts()
         if pad_factor < 1:
             raise ValueError(f"pad_factor must be >= 1, got {pad_factor}")
         if not (dose_e_per_a2 > 0 and pixel_size_a > 0):
@@ -101,6 +106,8 @@ class MicroscopeForward(torch.nn.Module):
         wave = torch.fft.ifft2(torch.fft.fft2(self.exit_wave(phase)) * transfer)
         return self._crop(wave)
 
+    name = "microscope"
+
     def forward(self, phase: torch.Tensor) -> torch.Tensor:
         """Expected counts ``alpha |psi_img|^2``, shape of ``phase``."""
         self._check(phase)
@@ -109,8 +116,7 @@ class MicroscopeForward(torch.nn.Module):
 
     def sample(self, phase: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A Poisson measurement ``y ~ Poisson(A(x))`` (counts, same dtype as ``phase``)."""
-        with torch.no_grad():
-            return torch.poisson(self.forward(phase), generator=generator)
+        return self.measure(phase, generator)
 
     def weak_phase_counts(self, phase: torch.Tensor) -> torch.Tensor:
         """Linearised image ``alpha (1 + 2 IFFT[FFT(x) ctf])`` (same padding as :meth:`forward`)."""

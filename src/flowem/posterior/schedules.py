@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+STEP_SCHEDULES = ("constant", "power", "normalised")
+
 
 def time_grid(steps: int, shift: float = 1.0, dtype=torch.float64) -> torch.Tensor:
     """``0 = t_0 < ... < t_N = 1``: uniform for ``shift = 1``; ``shift > 1`` spends more steps
@@ -33,3 +35,14 @@ def step_size(
         rms = gradient.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt()
         return zeta / (rms + 1e-12)
     raise ValueError(f"unknown step-size mode {mode!r} (constant, power, normalised)")
+
+
+def power_decay(lr: float, alpha: float, t: float) -> float:
+    """``lr (1 - t)^alpha`` (``0^0 = 1``): the data weight of the SI, PnP-Flow and DPS updates."""
+    return lr * (1.0 - t) ** alpha
+
+
+def prior_error_variance(t: float, lr: float = 1.0) -> float:
+    """``lr (1 - t)^2 / (t^2 + (1 - t)^2)``: ``lr`` times the error variance of ``x1_hat`` at
+    ``t`` for a unit-variance Gaussian prior (exact velocity), ``lr`` at t = 0, 0 at t = 1."""
+    return lr * (1.0 - t) ** 2 / (t**2 + (1.0 - t) ** 2)

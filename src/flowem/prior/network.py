@@ -6,14 +6,14 @@ at chosen resolutions and dropout; it is the implementation the EM Generalist au
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from diffusers import UNet2DModel
 from torch import nn
 
-from flowem.errors import ConfigError
+from flowem.settings import from_mapping, require
 
 # diffusers' positional embedding is tuned for integer timesteps in [0, 1000).
 _TIME_SCALE = 1000.0
@@ -43,29 +43,28 @@ class NetworkConfig:
         object.__setattr__(self, "block_out_channels", tuple(self.block_out_channels))
         object.__setattr__(self, "attention_levels", tuple(self.attention_levels))
         levels = len(self.block_out_channels)
-        if any(not 0 <= level < levels for level in self.attention_levels):
-            raise ConfigError(
-                f"attention_levels {self.attention_levels} must lie in [0, {levels - 1}]"
-            )
-        if self.image_size % 2 ** (levels - 1):
-            raise ConfigError(
-                f"image_size {self.image_size} is not divisible by 2**{levels - 1} "
-                f"({levels} levels of block_out_channels)"
-            )
-        if any(c % self.norm_num_groups for c in self.block_out_channels):
-            raise ConfigError(
-                f"every block_out_channels {self.block_out_channels} must be divisible by "
-                f"norm_num_groups {self.norm_num_groups}"
-            )
+        require(
+            all(0 <= level < levels for level in self.attention_levels),
+            "network",
+            f"attention_levels {self.attention_levels} must lie in [0, {levels - 1}]",
+        )
+        require(
+            self.image_size % 2 ** (levels - 1) == 0,
+            "network",
+            f"image_size {self.image_size} is not divisible by 2**{levels - 1} "
+            f"({levels} levels of block_out_channels)",
+        )
+        require(
+            all(c % self.norm_num_groups == 0 for c in self.block_out_channels),
+            "network",
+            f"every block_out_channels {self.block_out_channels} must be divisible by "
+            f"norm_num_groups {self.norm_num_groups}",
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:
         """Build from a config mapping; unknown keys are an error, not silently ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown network keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return from_mapping(cls, values, "network")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type mapping (lists, not tuples) for JSON and checkpoints."""

@@ -10,9 +10,16 @@ import torch
 from torch import nn
 
 
-def _per_sample(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Broadcast per-sample times (B,) against a batch (B, ...)."""
+def _per_sample(t: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor | float:
+    """Broadcast per-sample times (B,) against a batch (B, ...); a number stays a number."""
+    if isinstance(t, float | int):
+        return float(t)
     return t.reshape(-1, *([1] * (like.ndim - 1))).to(like.dtype)
+
+
+def times(t: float, like: torch.Tensor) -> torch.Tensor:
+    """The batch-shaped time argument (B,) of a velocity field at time ``t`` for ``like``."""
+    return torch.full((like.shape[0],), t, dtype=torch.float32, device=like.device)
 
 
 def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -26,13 +33,13 @@ def target_velocity(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     return x1 - x0
 
 
-def clean_estimate(x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Data-end estimate ``x1_hat = x_t + (1 - t) v``."""
+def clean_estimate(x_t: torch.Tensor, t: torch.Tensor | float, v: torch.Tensor) -> torch.Tensor:
+    """Data-end estimate ``x1_hat = x_t + (1 - t) v`` (``t``: (B,) or one number)."""
     return x_t + (1 - _per_sample(t, x_t)) * v
 
 
-def noise_estimate(x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Noise-end estimate ``x0_hat = x_t - t v``."""
+def noise_estimate(x_t: torch.Tensor, t: torch.Tensor | float, v: torch.Tensor) -> torch.Tensor:
+    """Noise-end estimate ``x0_hat = x_t - t v`` (``t``: (B,) or one number)."""
     return x_t - _per_sample(t, x_t) * v
 
 

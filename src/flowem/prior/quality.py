@@ -1,7 +1,8 @@
 """Prior quality: energy distance between generated and held-out images, against a noise floor.
 
-Energy distance (V-statistic, the squared form ``2E|X-Y| - E|X-X'| - E|Y-Y'|`` of SPEC section
-7) with Euclidean norms of flattened images. Its estimate from finite sets is biased upwards by
+Energy distance (:mod:`flowem.metrics.energy`, V-statistic, the squared form
+``2E|X-Y| - E|X-X'| - E|Y-Y'|`` of SPEC section 7) with Euclidean norms of flattened images,
+from one matrix of distances per pair of sets. Its estimate from finite sets is biased upwards by
 about ``E|X-X'| / m`` for sets of m items, so a raw value says little; we compare it with the
 same statistic between two halves of the held-out set at the same set size (the noise floor).
 A perfect prior has ``energy_distance_ratio`` near 1.
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from flowem.metrics.energy import energy_from_sums
 from flowem.runtime import rng
 
 SPLIT_STREAM = 404
@@ -25,15 +27,6 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray, chunk: int = 512) -> np.nda
     b_t = torch.as_tensor(np.asarray(b).reshape(len(b), -1), dtype=torch.float64)
     rows = [torch.cdist(a_t[i : i + chunk], b_t) for i in range(0, len(a_t), chunk)]
     return torch.cat(rows).numpy()
-
-
-def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
-    """``2E|X-Y| - E|X-X'| - E|Y-Y'|`` of two sets of items (first axis), items flattened."""
-    return float(
-        2 * pairwise_distances(x, y).mean()
-        - pairwise_distances(x, x).mean()
-        - pairwise_distances(y, y).mean()
-    )
 
 
 def radial_power_spectrum(images: np.ndarray) -> np.ndarray:
@@ -77,15 +70,16 @@ def energy_distance_ratio(
     gen = generated[:size]
     d_hh = pairwise_distances(heldout, heldout)
     d_gh = pairwise_distances(gen, heldout)
-    within_gen = pairwise_distances(gen, gen).mean()
+    within_gen = pairwise_distances(gen, gen).sum()
     gen_total = floor_total = 0.0
     for split in range(splits):
         order = rng(seed, SPLIT_STREAM, split).permutation(len(heldout))
         a, b = order[:size], order[size : 2 * size]
-        within_a, within_b = d_hh[np.ix_(a, a)].mean(), d_hh[np.ix_(b, b)].mean()
-        floor_total += 2 * d_hh[np.ix_(a, b)].mean() - within_a - within_b
-        gen_total += d_gh[:, a].mean() + d_gh[:, b].mean() - within_gen
-        gen_total -= 0.5 * (within_a + within_b)
+        within_a, within_b = d_hh[np.ix_(a, a)].sum(), d_hh[np.ix_(b, b)].sum()
+        floor_total += energy_from_sums(d_hh[np.ix_(a, b)].sum(), within_a, within_b, size, size)
+        gen_a = energy_from_sums(d_gh[:, a].sum(), within_gen, within_a, size, size)
+        gen_b = energy_from_sums(d_gh[:, b].sum(), within_gen, within_b, size, size)
+        gen_total += 0.5 * (gen_a + gen_b)
     dist, floor = gen_total / splits, floor_total / splits
     return DistanceRatio(float(dist), float(floor), float(dist / floor), size, splits)
 

@@ -6,15 +6,16 @@ Writes the samples (MRC stack, physical units), a montage beside held-out images
 
 from __future__ import annotations
 
-import argparse
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import ConfigError
 from flowem.io import read_mrc, write_json, write_mrc
 from flowem.prior.checkpoint import load_prior_model
@@ -25,6 +26,8 @@ from flowem.prior.quality import prior_quality
 from flowem.prior.settings import SampleSettings
 from flowem.prior.solvers import dopri5, euler
 from flowem.runtime import pick_device, setup_logging, torch_generator, write_run_config
+
+log = logging.getLogger("flowem.sample_prior")
 
 SAMPLE_STREAM = 405
 
@@ -71,51 +74,65 @@ def generate(
     return SampleRun(images, evaluations, image_evaluations, seconds)
 
 
+@dataclass
+class PriorCheck:
+    """Samples of the prior, the held-out images they are compared with, and the metrics."""
+
+    samples: SampleRun
+    heldout: np.ndarray  # (N, H, W)
+    pixel_size_a: float
+    metrics: dict[str, Any]
+
+
+def run(settings: SampleSettings, model: str | Path, heldout: str | Path, seed: int) -> PriorCheck:
+    """Sample the prior ``model`` and measure the samples against the ``heldout`` stack."""
+    device = pick_device(settings.device)
+    net, normaliser, payload = load_prior_model(model, device)
+    images, voxel_size_a = read_mrc(heldout)
+    images = images[None] if images.ndim == 2 else images
+    if images.shape[1:] != (net.config.image_size,) * 2:
+        raise ConfigError(
+            f"{heldout}: images are {images.shape[1:]} but the prior "
+            f"{model} makes {net.config.image_size} px images"
+        )
+    samples = generate(net, normaliser, settings, seed, device)
+    log.info(
+        "%d samples with %s: %d network evaluations in %.1f s",
+        len(samples.images),
+        settings.solver,
+        samples.evaluations,
+        samples.seconds,
+    )
+    metrics = prior_quality(samples.images, images, seed)
+    metrics |= {
+        "solver": settings.solver,
+        "network_evaluations": samples.evaluations,
+        "sampling_seconds": samples.seconds,
+        "seconds_per_image_per_evaluation": samples.seconds_per_image_per_evaluation,
+        "n_samples": len(samples.images),
+        "n_heldout": len(images),
+        "training_step": payload["step"],
+    }
+    pixel = voxel_size_a if voxel_size_a > 0 else 1.0
+    return PriorCheck(samples, images, pixel, metrics)
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem sample-prior", description=__doc__)
+    parser = command_parser("flowem sample-prior", __doc__, threads=True)
     parser.add_argument("--model", required=True, help="EMA model written by train-prior (.pt)")
     parser.add_argument("--heldout", required=True, help="held-out images, (N, H, W) MRC stack")
     parser.add_argument("--samples", required=True, help="output: generated images (.mrcs)")
     parser.add_argument("--montage", required=True, help="output: samples beside held-out (.png)")
     parser.add_argument("--metrics", required=True, help="output: prior quality (.json)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    settings = SampleSettings.from_params(parse_params(args.params))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    log = setup_logging(args.log, name="flowem.sample_prior")
-    device = pick_device(settings.device)
-    net, normaliser, payload = load_prior_model(args.model, device)
-    heldout, voxel_size_a = read_mrc(args.heldout)
-    heldout = heldout[None] if heldout.ndim == 2 else heldout
-    if heldout.shape[1:] != (net.config.image_size,) * 2:
-        raise ConfigError(
-            f"{args.heldout}: images are {heldout.shape[1:]} but the prior "
-            f"{args.model} makes {net.config.image_size} px images"
-        )
-    run = generate(net, normaliser, settings, args.seed, device)
-    log.info(
-        "%d samples with %s: %d network evaluations in %.1f s",
-        len(run.images),
-        settings.solver,
-        run.evaluations,
-        run.seconds,
-    )
-    write_mrc(args.samples, run.images, voxel_size_a if voxel_size_a > 0 else 1.0)
-    metrics = prior_quality(run.images, heldout, args.seed)
-    metrics |= {
-        "solver": settings.solver,
-        "network_evaluations": run.evaluations,
-        "sampling_seconds": run.seconds,
-        "seconds_per_image_per_evaluation": run.seconds_per_image_per_evaluation,
-        "n_samples": len(run.images),
-        "n_heldout": len(heldout),
-        "training_step": payload["step"],
-    }
-    write_json(args.metrics, metrics)
-    plot_montage(args.montage, run.images, heldout, settings.montage_count, unit="data units")
+    args, params = parse(parser, argv, SampleSettings().to_dict())
+    settings = SampleSettings.from_params(params)
+    setup_logging(args.log, name=log.name)
+    result = run(settings, args.model, args.heldout, args.seed)
+    write_mrc(args.samples, result.samples.images, result.pixel_size_a)
+    write_json(args.metrics, result.metrics)
+    images, count = result.samples.images, settings.montage_count
+    plot_montage(args.montage, images, result.heldout, count, unit="data units")
     write_run_config(
         Path(args.metrics).parent,
         {"model": args.model, "heldout": args.heldout, "seed": args.seed, **settings.to_dict()},
@@ -123,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     log.info(
         "energy_distance_ratio %.3f (images), %.3f (power spectra)",
-        metrics["energy_distance_ratio"],
-        metrics["power_spectrum_energy_distance_ratio"],
+        result.metrics["energy_distance_ratio"],
+        result.metrics["power_spectrum_energy_distance_ratio"],
     )
     return 0
 

@@ -9,25 +9,17 @@ lives in the config files. Unknown keys are an error, so a typo never falls back
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from flowem.errors import ConfigError
 from flowem.prior.network import NetworkConfig
-
-T = TypeVar("T")
-
-
-def from_mapping(cls: type[T], values: dict[str, Any], section: str) -> T:
-    """Instantiate dataclass ``cls`` from ``values``, naming ``section`` in errors."""
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{section}: unknown keys {unknown}; known: {sorted(known)}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{section}: {exc}") from exc
+from flowem.settings import (
+    check_at_least,
+    check_choice,
+    check_interval,
+    check_positive,
+    from_mapping,
+)
 
 
 @dataclass(frozen=True)
@@ -52,12 +44,14 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.network, dict):
-            object.__setattr__(self, "network", NetworkConfig.from_dict(self.network))
-        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train_prior.{name} must be >= 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or not self.lr > 0 or not self.grad_clip > 0:
-            raise ConfigError("train_prior: need warmup_steps >= 0, lr > 0 and grad_clip > 0")
+            network = from_mapping(NetworkConfig, self.network, "train_prior.network")
+            object.__setattr__(self, "network", network)
+        check_at_least(
+            self, "train_prior", 1, "steps", "batch_size", "log_every", "checkpoint_every"
+        )
+        check_at_least(self, "train_prior", 0, "warmup_steps", "val_count")
+        check_positive(self, "train_prior", "lr", "grad_clip")
+        check_interval(self, "train_prior", "ema_decay", 0, 1, open_high=True)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainSettings:
@@ -83,12 +77,9 @@ class SampleSettings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.solver not in ("euler", "dopri5"):
-            raise ConfigError(
-                f"sample_prior.solver must be 'euler' or 'dopri5', got {self.solver!r}"
-            )
-        if min(self.n_samples, self.steps, self.batch_size) < 1:
-            raise ConfigError("sample_prior: n_samples, steps and batch_size must be >= 1")
+        check_choice(self, "sample_prior", "solver", ("euler", "dopri5"))
+        check_at_least(self, "sample_prior", 1, "n_samples", "steps", "batch_size", "montage_count")
+        check_positive(self, "sample_prior", "rtol", "atol")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SampleSettings:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from flowem.prior.path import times
+
 VelocityField = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``v(x, t)``: x of shape (B, ...), t of shape (B,) -> velocity shaped like x."""
 
@@ -28,17 +30,13 @@ class OdeSolution:
     rejected_steps: int = 0
 
 
-def _at(t: float, x: torch.Tensor) -> torch.Tensor:
-    return torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device)
-
-
 def euler(velocity: VelocityField, x0: torch.Tensor, steps: int) -> OdeSolution:
     """Explicit Euler on the uniform grid ``t_k = k / steps``."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     x, dt = x0, 1.0 / steps
     for k in range(steps):
-        x = x + dt * velocity(x, _at(k * dt, x))
+        x = x + dt * velocity(x, times(k * dt, x))
     return OdeSolution(x=x, evaluations=steps, accepted_steps=steps)
 
 
@@ -80,7 +78,7 @@ def dopri5(
     meets the tolerance; the step is accepted when it is <= 1.
     """
     t, h, x = 0.0, first_step, x0
-    k1 = velocity(x, _at(t, x))
+    k1 = velocity(x, times(t, x))
     evaluations, accepted, rejected = 1, 0, 0
     while t < 1.0:
         if accepted + rejected >= max_steps:
@@ -89,9 +87,9 @@ def dopri5(
         h = min(h, 1.0 - t)
         ks = [k1]
         for c, a in zip(_C[1:], _A[1:], strict=True):
-            ks.append(velocity(_combine(x, h, a, ks), _at(t + c * h, x)))
+            ks.append(velocity(_combine(x, h, a, ks), times(t + c * h, x)))
         x_new = _combine(x, h, _B5, ks)
-        k7 = velocity(x_new, _at(t + h, x))  # first stage of the next step (FSAL)
+        k7 = velocity(x_new, times(t + h, x))  # first stage of the next step (FSAL)
         evaluations += 6
         error = _combine(torch.zeros_like(x), h, _E, [*ks, k7])
         scale = atol + rtol * torch.maximum(x.abs(), x_new.abs())

@@ -7,7 +7,6 @@ uninterrupted run would; a non-finite loss stops the run and keeps the last good
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils import clip_grad_norm_
 from torch.optim.lr_scheduler import LambdaLR
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import ConfigError
 from flowem.io import write_table
 from flowem.prior.checkpoint import (
@@ -251,21 +250,33 @@ def train(settings: TrainSettings, paths: TrainPaths, seed: int, world: World, l
     return state
 
 
+def run(settings: TrainSettings, paths: TrainPaths, seed: int, log_file: str | None = None):
+    """Train (or resume) as this process of the ``torchrun`` world; the final state.
+
+    Training writes as it goes (checkpoints, then the model, loss log and curve on rank 0), so
+    an interrupted run resumes from ``paths.checkpoint``.
+    """
+    world = start_world(pick_device(settings.device))
+    log = setup_logging(
+        log_file if world.is_main else None, name=f"flowem.train_prior.{world.rank}"
+    )
+    try:
+        return train(settings, paths, seed, world, log)
+    finally:
+        stop_world(world)
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem train-prior", description=__doc__)
+    parser = command_parser("flowem train-prior", __doc__, threads=True)
     parser.add_argument("--train", required=True, help="training images, (N, H, W) MRC stack")
     parser.add_argument("--val", default=None, help="held-out images for the validation loss")
     parser.add_argument("--checkpoint", required=True, help="training state (resumed if present)")
     parser.add_argument("--model", required=True, help="output: EMA model for inference (.pt)")
     parser.add_argument("--loss-csv", required=True, help="output: loss log (.csv)")
     parser.add_argument("--loss-plot", required=True, help="output: loss curve (.png)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    settings = TrainSettings.from_params(parse_params(args.params))
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args, params = parse(parser, argv, TrainSettings().to_dict())
+    settings = TrainSettings.from_params(params)
     paths = TrainPaths(
         train=Path(args.train),
         val=Path(args.val) if args.val else None,
@@ -274,14 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         loss_csv=Path(args.loss_csv),
         loss_plot=Path(args.loss_plot),
     )
-    world = start_world(pick_device(settings.device))
-    log = setup_logging(
-        args.log if world.is_main else None, name=f"flowem.train_prior.{world.rank}"
-    )
-    try:
-        train(settings, paths, args.seed, world, log)
-    finally:
-        stop_world(world)
+    run(settings, paths, args.seed, args.log)
     return 0
 
 

@@ -15,7 +15,6 @@ config states it), ``config`` (object: the whole resolved configuration to show)
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -23,13 +22,14 @@ from typing import Any
 
 import pandas as pd
 
-from flowem.command import add_common_arguments, guarded, parse_params
-from flowem.errors import ConfigError, FlowemError
+from flowem.command import command_parser, guarded, parse
+from flowem.errors import FlowemError
 from flowem.fetch import known_files, sha256sum
 from flowem.io import atomic_path, write_json
 from flowem.report.collect import Section, Table, benchmark_table, collect, run_scales
 from flowem.report.html import render_page
 from flowem.runtime import provenance, setup_logging, write_run_config
+from flowem.settings import resolve_params
 
 log = logging.getLogger("flowem.report")
 
@@ -113,10 +113,7 @@ def build_report(
     results: str | Path, out: str | Path, params: dict[str, Any], resources: str | Path | None
 ) -> Path:
     """Write the summary page of ``results`` to ``out``; returns ``out``."""
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown report parameter(s) {unknown}; allowed: {sorted(DEFAULTS)}")
-    options = {**DEFAULTS, **params}
+    options = resolve_params(params, DEFAULTS, "report")
     results, out = Path(results), Path(out)
     sections = collect(results)
     bench = benchmark_table(results / "benchmarks")
@@ -167,21 +164,28 @@ def check_report_page(page: Path, mode: str | bool) -> None:
         log.warning("page check failed: %s", check.as_dict())
 
 
+def run(
+    params: dict[str, Any], results: str | Path, out: str | Path, resources: str | Path | None
+) -> Path:
+    """Write the summary page of ``results`` to ``out`` and check it in a browser; the page."""
+    page = build_report(results, out, params, resources)
+    check_report_page(page, params.get("check_page", DEFAULTS["check_page"]))
+    return page
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem report", description=__doc__.split("\n\n")[0])
+    parser = command_parser(
+        "flowem report", __doc__.split("\n\n")[0], out="page to write (results/report/index.html)"
+    )
     parser.add_argument("--results", default="results", help="results folder of the run")
-    parser.add_argument("--out", default="results/report/index.html", help="page to write")
     parser.add_argument(
         "--resources", default="resources", help="data cache whose files are checksummed"
     )
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = parse_params(args.params)
+    args, params = parse(parser, argv, DEFAULTS)
     setup_logging(args.log)
-    out = build_report(args.results, args.out, params, args.resources)
-    check_report_page(out, params.get("check_page", DEFAULTS["check_page"]))
-    write_run_config(out.parent, {"results": args.results, "seed": args.seed, **params})
+    page = run(params, args.results, args.out, args.resources)
+    write_run_config(page.parent, {"results": args.results, "seed": args.seed, **params})
     return 0
 
 

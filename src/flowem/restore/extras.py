@@ -12,6 +12,9 @@ import numpy as np
 import torch
 
 from flowem.metrics import NiqeModel
+from flowem.physics.boxes import centre_crop_or_pad
+from flowem.posterior import SamplerSettings
+from flowem.prior.velocity import PriorVelocity
 from flowem.restore.axial import axial_sample, fine_depth
 from flowem.restore.baselines import Context, linear_z
 from flowem.restore.evaluate import (
@@ -21,11 +24,9 @@ from flowem.restore.evaluate import (
     no_reference_scores,
     plot_panels,
 )
-from flowem.restore.samplers import SamplerSettings
 from flowem.restore.settings import RestoreSettings
 from flowem.restore.stitching import StitchedVelocity, overlap_pixels
 from flowem.restore.tasks import make_task
-from flowem.restore.velocity import PriorVelocity
 from flowem.runtime import torch_generator
 
 
@@ -34,7 +35,7 @@ def speed_comparison(restorer, truths: np.ndarray, sampler: SamplerSettings, set
     gradient through the network, one sample) on the centre patch of every test image; seconds
     for the whole batch of patches, PSNR the mean over them."""
     task = make_task(settings.speed_task, settings.degradation)
-    patches = np.stack([centre_patch(t, restorer.prior.patch) for t in truths])
+    patches = centre_crop_or_pad(truths, restorer.prior.patch, pad=False).copy()
     single = replace(settings, samples_per_image=1)
     y = restorer.measure(task, patches, 100)
     out: dict[str, float] = {"n_patches": len(patches)}
@@ -47,11 +48,6 @@ def speed_comparison(restorer, truths: np.ndarray, sampler: SamplerSettings, set
         out[f"psnr_{label}"] = float(np.mean(psnrs))
     out["speedup"] = out["diffusion_seconds"] / out["flow_seconds"]
     return out
-
-
-def centre_patch(image: np.ndarray, size: int) -> np.ndarray:
-    r, c = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
-    return image[r : r + size, c : c + size]
 
 
 def full_slice(
@@ -100,7 +96,7 @@ def axial_volume(
     no-reference scores of the xz and yz planes (flow vs linear interpolation in z)."""
     factor = settings.axial_volume_factor
     crop = settings.axial_volume_crop
-    measured = np.stack([centre_patch(s, crop) for s in volume[settings.test_slices]])
+    measured = centre_crop_or_pad(volume[settings.test_slices], crop, pad=False).copy()
     depth = fine_depth(len(measured), factor)
     y = torch.from_numpy(np.ascontiguousarray(measured))[None, None]
     noise = torch.randn((1, 1, depth, *measured.shape[1:]), generator=torch_generator(seed, 300))
@@ -112,14 +108,15 @@ def axial_volume(
     x = axial_sample(
         velocity,
         noise.to(device),
-        prior.to_network(y).to(device),
+        y.to(device),
         factor,
         sampler,
         torch_generator(seed, 301),
         settings.batch_size,
+        scale=prior.scale,
     )
     seconds = time.perf_counter() - tic
-    flow = prior.to_data(x).float().cpu().numpy()[0, 0]
+    flow = x.float().cpu().numpy()[0, 0]
     ctx = Context((depth, measured.shape[2]), factor)
     linear = np.stack([linear_z(measured[:, i, :], ctx) for i in range(measured.shape[1])], axis=1)
     mid = measured.shape[1] // 2

@@ -10,18 +10,17 @@ ready for ``train-prior``.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.errors import ConfigError, InputFileError
 from flowem.io import read_tiff, write_mrc
-from flowem.prior.settings import from_mapping
 from flowem.runtime import rng, setup_logging, write_run_config
+from flowem.settings import check_at_least, from_mapping
 
 EM_VOLUME = "em/isbi2012_train_volume.tif"
 PATCH_STREAM = 701
@@ -36,6 +35,10 @@ class PatchSettings:
     n_val: int = 256
     train_slices: list[int] = field(default_factory=lambda: list(range(22)))
     val_slices: list[int] = field(default_factory=lambda: [22, 23])
+
+    def __post_init__(self) -> None:
+        check_at_least(self, "em_patches", 8, "patch")
+        check_at_least(self, "em_patches", 1, "n_train", "n_val")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PatchSettings:
@@ -80,25 +83,36 @@ def random_patches(
     ).astype(np.float32)
 
 
+def run(
+    settings: PatchSettings, volume_path: str | Path | None, seed: int
+) -> tuple[dict[str, np.ndarray], float]:
+    """``({"train": patches, "val": patches}, pixel size in A)`` of the EM volume."""
+    volume, voxel_nm = read_em_volume(volume_path)
+    splits = {
+        "train": (settings.train_slices, settings.n_train, 0),
+        "val": (settings.val_slices, settings.n_val, 1),
+    }
+    patches = {
+        name: random_patches(volume, slices, count, settings.patch, seed, stream)
+        for name, (slices, count, stream) in splits.items()
+    }
+    return patches, 10.0 * float(voxel_nm[-1])
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem em-patches", description=__doc__)
+    parser = command_parser("flowem em-patches", __doc__)
     parser.add_argument("--volume", default=None, help="EM volume TIFF (default: fetch ISBI 2012)")
     parser.add_argument("--train", required=True, help="output: training patches (.mrcs)")
     parser.add_argument("--val", required=True, help="output: validation patches (.mrcs)")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    settings = PatchSettings.from_params(parse_params(args.params))
+    args, params = parse(parser, argv, PatchSettings().to_dict())
+    settings = PatchSettings.from_params(params)
     log = setup_logging(args.log, name="flowem.em_patches")
-    volume, voxel_nm = read_em_volume(args.volume)
-    pixel_a = 10.0 * float(voxel_nm[-1])
-    for path, slices, count, stream in (
-        (args.train, settings.train_slices, settings.n_train, 0),
-        (args.val, settings.val_slices, settings.n_val, 1),
-    ):
-        patches = random_patches(volume, slices, count, settings.patch, args.seed, stream)
-        write_mrc(path, patches, pixel_a)
-        log.info("%s: %d patches of %d px from slices %s", path, count, settings.patch, slices)
+    patches, pixel_a = run(settings, args.volume, args.seed)
+    for path, (name, stack) in zip((args.train, args.val), patches.items(), strict=True):
+        write_mrc(path, stack, pixel_a)
+        slices = getattr(settings, f"{name}_slices")
+        log.info("%s: %d patches of %d px from slices %s", path, len(stack), settings.patch, slices)
     config = {"seed": args.seed, "volume": args.volume or EM_VOLUME, **settings.to_dict()}
     write_run_config(Path(args.train).parent, config, name="em_patches_config.json")
     return 0

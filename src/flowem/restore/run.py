@@ -14,7 +14,7 @@ ground truth) and ``restore_config.json``.
 
 from __future__ import annotations
 
-import argparse
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,10 +25,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from flowem.command import add_common_arguments, guarded, parse_params
+from flowem.command import command_parser, guarded, parse
 from flowem.io import write_json, write_table
 from flowem.metrics import NiqeModel, fit_niqe_model, write_niqe_model
 from flowem.metrics.niqe import BLOCK
+from flowem.physics.boxes import centre_crop_or_pad
+from flowem.posterior import SamplerSettings, sample
+from flowem.prior.velocity import PriorVelocity, load_velocity
 from flowem.restore.baselines import BASELINES, Context, task_kind, tune
 from flowem.restore.evaluate import (
     DATA_RANGE,
@@ -39,22 +42,13 @@ from flowem.restore.evaluate import (
 )
 from flowem.restore.extras import axial_volume, full_slice, speed_comparison
 from flowem.restore.patches import read_em_volume
-from flowem.restore.samplers import SamplerSettings, sample
 from flowem.restore.settings import RestoreSettings
 from flowem.restore.stitching import StitchedVelocity, overlap_pixels
 from flowem.restore.tasks import TASKS, Task, make_task
 from flowem.restore.tuning import tune_sampler
-from flowem.restore.velocity import PriorVelocity, load_velocity
 from flowem.runtime import pick_device, setup_logging, torch_generator, write_run_config
 
 MEASURE_STREAM, NOISE_STREAM, FRESH_STREAM = 711, 712, 713
-
-
-def centre_crop(images: np.ndarray, size: int) -> np.ndarray:
-    h, w = images.shape[-2:]
-    size = min(size, h, w)
-    r, c = (h - size) // 2, (w - size) // 2
-    return images[..., r : r + size, c : c + size]
 
 
 def measure(task: Task, clean: np.ndarray, seed: int, key: int) -> torch.Tensor:
@@ -104,12 +98,13 @@ class Restorer:
             velocity,
             noise.to(self.device),
             task.operator,
-            prior.to_network(y_rep).to(self.device),
+            y_rep.to(self.device),
             sampler,
-            generator=torch_generator(self.seed, FRESH_STREAM, key),
-            noise_std=task.noise.std / prior.scale,
+            torch_generator(self.seed, FRESH_STREAM, key),
+            scale=prior.scale,
+            noise_std=task.noise.std,
         )
-        out = prior.to_data(out).float().cpu().reshape(len(y), count, *shape).mean(dim=1)
+        out = out.float().cpu().reshape(len(y), count, *shape).mean(dim=1)
         return out.numpy()
 
 
@@ -186,30 +181,32 @@ def metrics_rows(tasks: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@guarded
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowem restore", description=__doc__)
-    parser.add_argument("--model", required=True, help="EMA EM prior written by train-prior (.pt)")
-    parser.add_argument("--outdir", required=True, help="output folder (metrics.json, figures/)")
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="default: params")
-    parser.add_argument("--volume", default=None, help="EM volume TIFF (default: fetch ISBI 2012)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    params = parse_params(args.params)
-    if args.tasks:
-        params["tasks"] = args.tasks
-    settings = RestoreSettings.from_params(params)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    log = setup_logging(args.log, name="flowem.restore")
-    outdir = Path(args.outdir)
+@dataclass
+class Restoration:
+    """What a restoration run measured: ``metrics`` (per task, ground truth, speed), the
+    hyperparameters chosen per task and method, and the extra experiments' results."""
+
+    metrics: dict[str, Any]
+    chosen: dict[str, Any]
+    extras: dict[str, Any]
+
+
+def run(
+    settings: RestoreSettings,
+    model: str | Path,
+    volume_path: str | Path | None,
+    seed: int,
+    outdir: Path,
+) -> Restoration:
+    """Every task of ``settings`` on the EM volume with the prior ``model``; the figures (and
+    the EM NIQE model) are written into ``outdir`` as they are made."""
+    log = logging.getLogger("flowem.restore")
     device = pick_device(settings.device)
-    prior = load_velocity(args.model, device)
-    volume, voxel_nm = read_em_volume(args.volume)
+    prior = load_velocity(model, device)
+    volume, voxel_nm = read_em_volume(volume_path)
     pixel_nm = float(voxel_nm[-1])
-    truths = centre_crop(volume[settings.test_slices], settings.crop)
-    val_truths = centre_crop(volume[settings.val_slices], settings.crop)
+    truths = centre_crop_or_pad(volume[settings.test_slices], settings.crop, pad=False)
+    val_truths = centre_crop_or_pad(volume[settings.val_slices], settings.crop, pad=False)
     em_model = None
     if settings.niqe_slices and min(volume.shape[-2:]) >= BLOCK:  # else: too small for NIQE
         em_model = fit_niqe_model(
@@ -218,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             source=f"EM slices {settings.niqe_slices}",
         )
         write_niqe_model(outdir / "niqe_em_model.mat", em_model)
-    restorer = Restorer(prior, args.seed, device)
+    restorer = Restorer(prior, seed, device)
     tasks, chosen, samplers = {}, {}, {}
     for name in tqdm(settings.tasks, desc="tasks"):
         tic = time.perf_counter()
@@ -261,16 +258,34 @@ def main(argv: list[str] | None = None) -> int:
             voxel_nm,
             settings,
             sampler_of("axial"),
-            args.seed,
+            seed,
             device,
             em_model,
             outdir,
         )
         log.info("axial volume: %s", extras["axial_volume"]["scores"])
-    write_json(outdir / "metrics.json", metrics)
-    write_table(outdir / "metrics.csv", metrics_rows(tasks))
-    write_json(outdir / "baseline_params.json", chosen)  # with "flow": the tuned sampler
-    write_json(outdir / "extras.json", extras)
+    return Restoration(metrics, chosen, extras)
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser(
+        "flowem restore", __doc__, outdir="output folder (metrics.json, figures/)", threads=True
+    )
+    parser.add_argument("--model", required=True, help="EMA EM prior written by train-prior (.pt)")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="default: params")
+    parser.add_argument("--volume", default=None, help="EM volume TIFF (default: fetch ISBI 2012)")
+    args, params = parse(parser, argv, RestoreSettings().to_dict())
+    if args.tasks:
+        params["tasks"] = args.tasks
+    settings = RestoreSettings.from_params(params)
+    setup_logging(args.log, name="flowem.restore")
+    outdir = Path(args.outdir)
+    result = run(settings, args.model, args.volume, args.seed, outdir)
+    write_json(outdir / "metrics.json", result.metrics)
+    write_table(outdir / "metrics.csv", metrics_rows(result.metrics["tasks"]))
+    write_json(outdir / "baseline_params.json", result.chosen)  # "flow": the tuned sampler
+    write_json(outdir / "extras.json", result.extras)
     config = {"model": args.model, "volume": args.volume, "seed": args.seed, **settings.to_dict()}
     write_run_config(outdir, config, name="restore_config.json")
     return 0

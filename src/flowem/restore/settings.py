@@ -9,11 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flowem.errors import ConfigError
-from flowem.prior.settings import from_mapping
-from flowem.restore.samplers import SamplerSettings
+from flowem.posterior import SamplerSettings
 from flowem.restore.tasks import TASKS, DegradationSettings
 from flowem.restore.tuning import check_grid
+from flowem.settings import (
+    check_at_least,
+    check_choice,
+    check_interval,
+    from_mapping,
+    reject_unknown,
+)
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,11 @@ class RestoreSettings:
     crop: int = 128  # centred crop of each test slice (512: full slices)
     overlap_fraction: float = 0.125
     batch_size: int = 64  # patches per network call
-    full_slice_task: str | None = "sr4"  # one full 512 x 512 slice, stitched; None: skip
+    full_slice_task: str | None = None  # one full 512 x 512 slice, stitched (paper: sr4)
     speed: bool = True  # flow (SI) vs flow DPS on one patch of the speed task
     speed_task: str = "sr4"
-    axial_volume_factor: int = 12  # real anisotropic volume: 50 nm -> 50/12 nm in z; 0: skip
-    axial_volume_crop: int = 64
+    axial_volume_factor: int = 4  # real volume: 50 nm -> 50/4 nm in z (paper 12); 0: skip
+    axial_volume_crop: int = 32
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -51,13 +56,15 @@ class RestoreSettings:
                 "degradation",
                 from_mapping(DegradationSettings, self.degradation, "restore.degradation"),
             )
-        unknown = sorted((set(self.tasks) | set(self.task_lr)) - set(TASKS))
-        if unknown:
-            raise ConfigError(f"restore.tasks: unknown {unknown}; known: {list(TASKS)}")
-        if not 0 <= self.overlap_fraction < 1 or self.crop < 8 or self.batch_size < 1:
-            raise ConfigError("restore: need 0 <= overlap_fraction < 1, crop >= 8, batch_size >= 1")
-        if self.samples_per_image < 1 or self.tune_samples < 1:
-            raise ConfigError("restore.samples_per_image and tune_samples must be >= 1")
+        reject_unknown(dict.fromkeys(self.tasks), TASKS, "restore.tasks")
+        reject_unknown(self.task_lr, TASKS, "restore.task_lr")
+        check_interval(self, "restore", "overlap_fraction", 0, 1, open_high=True)
+        check_at_least(self, "restore", 8, "crop", "axial_volume_crop")
+        check_at_least(self, "restore", 1, "batch_size", "samples_per_image", "tune_samples")
+        check_at_least(self, "restore", 0, "axial_volume_factor")
+        in_plane = tuple(task for task in TASKS if task != "axial")
+        check_choice(self, "restore", "speed_task", in_plane)
+        check_choice(self, "restore", "full_slice_task", (None, *in_plane))
         check_grid(self.tune)
 
     @classmethod

@@ -16,7 +16,7 @@ from functools import cached_property
 import torch
 import torch.nn.functional as F
 
-from flowem.restore.samplers import VelocityField
+from flowem.prior.solvers import VelocityField
 
 
 def tile_starts(length: int, patch: int, overlap: int) -> list[int]:

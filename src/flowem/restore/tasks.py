@@ -1,4 +1,4 @@
-"""The restoration tasks: each is a degradation operator plus a noise model (SPEC section 6).
+"""The restoration tasks: each is a degradation operator with its noise model (SPEC section 6).
 
 ``denoise`` (A = I), ``sr2``/``sr3``/``sr4`` (area downsampling), ``deblur`` (Gaussian or defocus
 PSF) and ``axial`` (in-plane proxy of axial super-resolution: rows decimated by ``axial_factor``).
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from flowem.errors import ConfigError
-from flowem.restore.noise import GaussianNoise, NoiseModel, PoissonNoise
-from flowem.restore.operators import (
+from flowem.physics.noise import GaussianNoise, NoiseModel, PoissonNoise
+from flowem.physics.operators import (
     AreaDownsample,
     Blur,
     Decimate,
@@ -21,6 +21,7 @@ from flowem.restore.operators import (
     defocus_psf,
     gaussian_psf,
 )
+from flowem.settings import check_at_least, check_choice, check_positive
 
 TASKS = ("denoise", "sr2", "sr3", "sr4", "deblur", "axial")
 
@@ -40,17 +41,29 @@ class DegradationSettings:
     axial_factor: int = 4
     axial_sigma: float = 0.0
 
+    def __post_init__(self) -> None:
+        section = "restore.degradation"
+        check_choice(self, section, "denoise_noise", ("gaussian", "poisson"))
+        check_choice(self, section, "deblur_psf", ("gaussian", "defocus"))
+        check_positive(self, section, "denoise_sigma", "denoise_photons", "deblur_sigma_px")
+        check_positive(self, section, "defocus_radius_px")
+        check_at_least(self, section, 0, "sr_sigma", "deblur_noise_sigma", "axial_sigma")
+        check_at_least(self, section, 2, "axial_factor")
+
 
 @dataclass(frozen=True)
 class Task:
-    """A named degradation: ``y = noise(operator(x))``."""
+    """A named degradation: an operator with its noise model, ``y = noise(operator(x))``."""
 
     name: str
     operator: LinearOperator
-    noise: NoiseModel
+
+    @property
+    def noise(self) -> NoiseModel:
+        return self.operator.noise
 
     def measure(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.noise(self.operator.forward(clean), generator)
+        return self.operator.measure(clean, generator)
 
 
 def make_task(name: str, settings: DegradationSettings) -> Task:
@@ -64,9 +77,9 @@ def make_task(name: str, settings: DegradationSettings) -> Task:
             raise ConfigError(
                 f"denoise_noise must be 'gaussian' or 'poisson', got {settings.denoise_noise!r}"
             )
-        return Task(name, Identity(), noise)
+        return Task(name, Identity().with_noise(noise))
     if name in ("sr2", "sr3", "sr4"):
-        return Task(name, AreaDownsample(int(name[2])), GaussianNoise(settings.sr_sigma))
+        return Task(name, AreaDownsample(int(name[2])).with_noise(GaussianNoise(settings.sr_sigma)))
     if name == "deblur":
         if settings.deblur_psf == "gaussian":
             psf = gaussian_psf(settings.deblur_sigma_px)
@@ -76,9 +89,8 @@ def make_task(name: str, settings: DegradationSettings) -> Task:
             raise ConfigError(
                 f"deblur_psf must be 'gaussian' or 'defocus', got {settings.deblur_psf!r}"
             )
-        return Task(name, Blur(psf), GaussianNoise(settings.deblur_noise_sigma))
+        return Task(name, Blur(psf).with_noise(GaussianNoise(settings.deblur_noise_sigma)))
     if name == "axial":
-        return Task(
-            name, Decimate(settings.axial_factor, dim=-2), GaussianNoise(settings.axial_sigma)
-        )
+        decimate = Decimate(settings.axial_factor, dim=-2)
+        return Task(name, decimate.with_noise(GaussianNoise(settings.axial_sigma)))
     raise ConfigError(f"unknown restoration task {name!r}; known: {', '.join(TASKS)}")

@@ -12,19 +12,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from flowem.errors import ConfigError
+from flowem.posterior import SamplerSettings
 from flowem.restore.baselines import grid_points
-from flowem.restore.samplers import SamplerSettings
+from flowem.settings import reject_unknown, require
 
 TUNABLE = ("lr", "eta", "alpha", "steps")
 
 
 def check_grid(grid: dict[str, list]) -> None:
-    unknown = sorted(set(grid) - set(TUNABLE))
-    if unknown:
-        raise ConfigError(f"restore.tune: unknown sampler fields {unknown}; tunable: {TUNABLE}")
-    if any(not values for values in grid.values()):
-        raise ConfigError("restore.tune: every tuned field needs at least one value")
+    reject_unknown(grid, TUNABLE, "restore.tune")
+    require(all(grid.values()), "restore.tune", "every tuned field needs at least one value")
 
 
 def tune_sampler(

@@ -24,23 +24,28 @@ import torch
 from flowem.posterior.likelihood import poisson_deviance
 from flowem.retrieval.ctf_inverse import wiener_ctf_inverse
 from flowem.retrieval.grid import crop_to, image_mask, pad_to
+from flowem.settings import check_at_least, check_choice, check_interval, check_positive
 
 
 @dataclass(frozen=True)
 class IterativeSettings:
     algorithm: str = "rrr"
-    iterations: int = 200
+    iterations: int = 60
     beta: float = 0.5
-    restarts: int = 4
+    restarts: int = 2
     support_radius: float | None = None  # fraction of the half-width; None: whole image
     init_snr: float = 1.0
     random_phase_std: float = 0.1  # rad, random restarts
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ("rrr", "hio", "er"):
-            raise ValueError("algorithm must be 'rrr', 'hio' or 'er'")
-        if self.iterations < 1 or self.restarts < 1 or not 0 < self.beta <= 1:
-            raise ValueError("need iterations >= 1, restarts >= 1 and 0 < beta <= 1")
+        section = "baselines.iterative"
+        check_choice(self, section, "algorithm", ("rrr", "hio", "er"))
+        check_at_least(self, section, 1, "iterations", "restarts")
+        check_interval(self, section, "beta", 0, 1, open_low=True)
+        if self.support_radius is not None:
+            check_interval(self, section, "support_radius", 0, 1, open_low=True)
+        check_positive(self, section, "init_snr")
+        check_at_least(self, section, 0, "random_phase_std")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,18 +16,21 @@ import torch
 
 from flowem.posterior.likelihood import poisson_nll
 from flowem.retrieval.ctf_inverse import wiener_ctf_inverse
+from flowem.settings import check_at_least, check_positive
 
 
 @dataclass(frozen=True)
 class PoissonTVSettings:
     tv_weight: float = 0.05
-    iterations: int = 300
+    iterations: int = 100
     tv_epsilon: float = 1e-3
     init_snr: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.tv_weight < 0 or self.iterations < 1:
-            raise ValueError("need tv_weight >= 0 and iterations >= 1")
+        section = "baselines.poisson_tv"
+        check_at_least(self, section, 0, "tv_weight")
+        check_at_least(self, section, 1, "iterations")
+        check_positive(self, section, "tv_epsilon", "init_snr")
 
     def to_dict(self) -> dict:
         return asdict(self)

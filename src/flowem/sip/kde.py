@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from flowem.sip.pairwise import as_2d, squared_distances
+from flowem.metrics.pairwise import as_2d, squared_distances
 
 Tensor = torch.Tensor
 
@@ -129,16 +129,7 @@ class KLAgainst:
         return (px.clamp_min(floor).log() - py.clamp_min(floor).log()).mean()
 
 
-def kl_kde(
-    x: Tensor,
-    y: Tensor,
-    bandwidth: float | None = None,
-    *,
-    n_bins: int = 2048,
-    binned: bool | None = None,
-    chunk_size: int = 1024,
-) -> Tensor:
-    """``KL(p_x || p_y)`` with Gaussian KDEs (see the module docstring); 1D: binned on a grid
-    of ``n_bins`` unless ``binned=False``."""
-    loss = KLAgainst(y, bandwidth, n_bins=n_bins, binned=binned, chunk_size=chunk_size)
-    return loss(x)
+def kl_kde(x: Tensor, y: Tensor, bandwidth: float | None = None, **options) -> Tensor:
+    """``KL(p_x || p_y)`` with Gaussian KDEs (see the module docstring); ``options`` are those
+    of :class:`KLAgainst` (1D: binned on a grid of ``n_bins`` unless ``binned=False``)."""
+    return KLAgainst(y, bandwidth, **options)(x)

@@ -23,6 +23,7 @@ import scipy.sparse.linalg
 import torch
 
 from flowem.errors import InputFileError
+from flowem.physics.rotations import random_rotations
 
 Tensor = torch.Tensor
 log = logging.getLogger("flowem.sip")
@@ -73,23 +74,6 @@ def anm_modes(
     return values, vectors.T.reshape(n_modes, -1, 3)
 
 
-def random_rotation_matrices(
-    count: int, generator: torch.Generator, dtype: torch.dtype = torch.float32
-) -> Tensor:
-    """``(count, 3, 3)`` rotations uniform on SO(3) (normalised Gaussian quaternions)."""
-    q = torch.randn(count, 4, generator=generator, dtype=torch.float64)
-    w, x, y, z = (q / q.norm(dim=1, keepdim=True)).unbind(1)
-    rot = torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-        ],
-        dim=1,
-    )  # fmt: skip
-    return rot.reshape(count, 3, 3).to(dtype)
-
-
 class NormalModeProjector:
     """``theta (N, k) -> images (N, n, n)``: deform along modes, rotate, project, add noise."""
 
@@ -115,7 +99,8 @@ class NormalModeProjector:
         self.amplitude = 1.0
         gen = torch.Generator().manual_seed(12345)
         rest = torch.zeros(calibration_rotations, self.modes.shape[0])
-        rms = self.clean(rest, random_rotation_matrices(calibration_rotations, gen)).pow(2)
+        rotations = torch.as_tensor(random_rotations(calibration_rotations, gen).as_matrix())
+        rms = self.clean(rest, rotations.float()).pow(2)
         self.amplitude = float(signal_rms / rms.mean(dim=(1, 2)).sqrt().mean())
 
     def conformations(self, theta: Tensor) -> Tensor:
@@ -132,7 +117,7 @@ class NormalModeProjector:
         return self.amplitude * torch.bmm(ex.transpose(1, 2), ey)
 
     def __call__(self, theta: Tensor, generator: torch.Generator) -> Tensor:
-        rotations = random_rotation_matrices(theta.shape[0], generator, theta.dtype)
+        rotations = torch.as_tensor(random_rotations(theta.shape[0], generator).as_matrix())
         clean = self.clean(theta, rotations)
         noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
         return clean + self.noise_sigma * noise

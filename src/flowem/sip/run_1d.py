@@ -13,11 +13,10 @@ from scipy.stats import wasserstein_distance
 from flowem.io import write_table
 from flowem.runtime import rng, torch_generator
 from flowem.sip import figures
-from flowem.sip.baseline import fit_discrete_states
 from flowem.sip.experiments import TRUE_1D, build_experiment
 from flowem.sip.flow import run_flow
 from flowem.sip.losses import make_loss
-from flowem.sip.run_images import particles_table, simulate, to_tensor
+from flowem.sip.run_images import fit_baseline, fit_flow, particles_table, simulate, to_tensor
 from flowem.sip.settings import OneDSettings
 
 MONITOR_REFERENCE = 100_000  # true-law draws used for W1 while the flow runs
@@ -54,20 +53,8 @@ def run_1d(s: OneDSettings, outdir: Path, seed: int, progress: bool) -> dict[str
     grid = np.linspace(-6, 6, 600)
     for index, loss in enumerate(s.losses):
         loss_fn = make_loss(loss, s.kernel_bandwidth, chunk_size=s.chunk_size, n_bins=s.kde_bins)
-        result = run_flow(
-            to_tensor(initial),
-            exp.forward,
-            observed,
-            loss_fn,
-            lr=s.lr,
-            iterations=s.iterations,
-            generator=torch_generator(seed, 4, index),
-            batch_size=s.batch_size,
-            log_every=s.log_every,
-            monitor=monitor,
-            progress=progress,
-            desc=f"sip 1d {loss}",
-        )
+        flow_gen, desc = torch_generator(seed, 4, index), f"sip 1d {loss}"
+        result = fit_flow(exp, s, initial, observed, loss_fn, flow_gen, monitor, progress, desc)
         final = result.particles.numpy()
         metrics[loss] = {
             "w1_initial": w1(initial),
@@ -89,17 +76,8 @@ def run_1d(s: OneDSettings, outdir: Path, seed: int, progress: bool) -> dict[str
             (grid, TRUE_1D.pdf_1d(grid)),
             f"1D deconvolution, {loss} loss, sigma = {s.sigma}",
         )
-    states = fit_discrete_states(
-        lambda th: th[:, None, :],
-        observed,
-        to_tensor(exp.initial_sampler(s.baseline_states, rng(seed, 6))),
-        s.sigma,
-        iterations=s.baseline_iterations,
-        lr=s.baseline_lr,
-        generator=torch_generator(seed, 6),
-        batch_size=s.batch_size,
-        progress=progress,
-    )
+    clean = lambda th: th[:, None, :]  # noqa: E731
+    states = fit_baseline(exp, s, clean, observed, s.sigma, seed, progress, s.batch_size)
     metrics["baseline"] = {
         "states": s.baseline_states,
         "w1_final": w1(states.states.numpy(), states.weights.numpy()),

@@ -10,13 +10,14 @@ import pandas as pd
 import torch
 
 from flowem.io import write_table
+from flowem.metrics.energy import energy_distance
+from flowem.physics.rotations import random_rotations
 from flowem.runtime import rng, torch_generator
 from flowem.sip import figures
-from flowem.sip.baseline import fit_discrete_states
+from flowem.sip.baseline import DiscreteStates, fit_discrete_states
 from flowem.sip.experiments import Experiment, build_experiment
-from flowem.sip.flow import run_flow
-from flowem.sip.losses import energy_distance, make_loss
-from flowem.sip.protein import random_rotation_matrices
+from flowem.sip.flow import FlowResult, run_flow
+from flowem.sip.losses import SampleLoss, make_loss
 from flowem.sip.settings import FlowSettings
 
 
@@ -43,6 +44,59 @@ def _energy(a, b, chunk_size: int = 512) -> float:
         return float(energy_distance(a.to(dtype), b.to(dtype), chunk_size=chunk_size))
 
 
+def fit_flow(
+    exp: Experiment,
+    s: FlowSettings,
+    initial: np.ndarray,
+    observed: torch.Tensor,
+    loss: SampleLoss,
+    generator: torch.Generator,
+    monitor,
+    progress: bool,
+    desc: str,
+) -> FlowResult:
+    """The particle flow of ``exp`` from ``initial`` with the rate, length, minibatch and
+    logging of ``s``."""
+    return run_flow(
+        to_tensor(initial),
+        exp.forward,
+        observed,
+        loss,
+        lr=s.lr,
+        iterations=s.iterations,
+        generator=generator,
+        batch_size=s.batch_size,
+        log_every=s.log_every,
+        monitor=monitor,
+        progress=progress,
+        desc=desc,
+    )
+
+
+def fit_baseline(
+    exp: Experiment,
+    s: FlowSettings,
+    clean,
+    observed: torch.Tensor,
+    noise_sigma: float,
+    seed: int,
+    progress: bool,
+    batch_size: int | None,
+) -> DiscreteStates:
+    """The discretize-then-optimise baseline: ``s.baseline_states`` states of ``exp``."""
+    return fit_discrete_states(
+        clean,
+        observed,
+        to_tensor(exp.initial_sampler(s.baseline_states, rng(seed, 6))),
+        noise_sigma,
+        iterations=s.baseline_iterations,
+        lr=s.baseline_lr,
+        generator=torch_generator(seed, 6),
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
 def particles_table(theta: np.ndarray, names: list[str], **extra) -> pd.DataFrame:
     table = pd.DataFrame(theta, columns=names)
     for key, value in extra.items():
@@ -59,20 +113,8 @@ def run_images(
     initial = exp.initial_sampler(s.n_particles, rng(seed, 3))
     monitor = lambda th: {"param_energy": _energy(th.double(), theta_true)}  # noqa: E731
     loss_fn = make_loss(s.loss, s.kernel_bandwidth, chunk_size=s.chunk_size)
-    result = run_flow(
-        to_tensor(initial),
-        exp.forward,
-        observed,
-        loss_fn,
-        lr=s.lr,
-        iterations=s.iterations,
-        generator=torch_generator(seed, 4),
-        batch_size=s.batch_size,
-        log_every=s.log_every,
-        monitor=monitor,
-        progress=progress,
-        desc=f"sip {name} {s.loss}",
-    )
+    flow_gen, desc = torch_generator(seed, 4), f"sip {name} {s.loss}"
+    result = fit_flow(exp, s, initial, observed, loss_fn, flow_gen, monitor, progress, desc)
     final = result.particles.numpy()
     gen = torch_generator(seed, 7)
     metrics: dict[str, Any] = {
@@ -91,21 +133,13 @@ def run_images(
         clean = lambda th: exp.forward.clean(th).reshape(th.shape[0], 1, -1)  # noqa: E731
     else:
         rot_gen = torch_generator(seed, 8)
-        rots = random_rotation_matrices(s.baseline_rotations, rot_gen)
+        rots = random_rotations(s.baseline_rotations, rot_gen).as_matrix()
+        rots = torch.as_tensor(rots, dtype=torch.float32)
         clean = lambda th: exp.forward.clean(  # noqa: E731
             th.repeat_interleave(len(rots), 0), rots.repeat(th.shape[0], 1, 1)
         ).reshape(th.shape[0], len(rots), -1)
-    states = fit_discrete_states(
-        clean,
-        observed,
-        to_tensor(exp.initial_sampler(s.baseline_states, rng(seed, 6))),
-        noise,
-        iterations=s.baseline_iterations,
-        lr=s.baseline_lr,
-        generator=torch_generator(seed, 6),
-        batch_size=getattr(s, "baseline_batch_size", s.batch_size),
-        progress=progress,
-    )
+    batch_size = getattr(s, "baseline_batch_size", s.batch_size)
+    states = fit_baseline(exp, s, clean, observed, noise, seed, progress, batch_size)
     baseline_draws = states.sample(s.n_particles, rng(seed, 9))
     metrics["baseline"] = {
         "states": s.baseline_states,

@@ -7,10 +7,17 @@ rates or bandwidths are a :class:`ConfigError`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from flowem.errors import ConfigError
+from flowem.settings import (
+    check_at_least,
+    check_choice,
+    check_positive,
+    from_mapping,
+    require,
+)
 from flowem.sip.losses import LOSS_NAMES
 
 EXPERIMENTS = ("1d", "nanocluster", "protein")
@@ -39,25 +46,26 @@ class FlowSettings:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSS_NAMES:
-            raise ConfigError(f"sip.loss must be one of {', '.join(LOSS_NAMES)}, got {self.loss!r}")
+        check_choice(self, "sip", "loss", LOSS_NAMES)
         if isinstance(self.bandwidth, str):
-            if self.bandwidth != "auto":
-                raise ConfigError(f"sip.bandwidth must be 'auto' or > 0, got {self.bandwidth!r}")
-        elif not self.bandwidth > 0:
-            raise ConfigError(f"sip.bandwidth must be > 0, got {self.bandwidth}")
-        rates = self.lr if isinstance(self.lr, list) else [self.lr]
-        if not rates or not all(isinstance(r, int | float) and r > 0 for r in rates):
-            raise ConfigError(f"sip.lr must be > 0 (one value or one per parameter), got {self.lr}")
-        if self.baseline_lr <= 0:
-            raise ConfigError(f"sip.baseline_lr must be > 0, got {self.baseline_lr}")
-        for name in ("n_observed", "n_particles", "iterations", "chunk_size", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"sip.{name} must be >= 1, got {getattr(self, name)}")
-        if self.baseline_states < 1 or self.baseline_iterations < 0:
-            raise ConfigError("sip: baseline_states must be >= 1, baseline_iterations >= 0")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError(f"sip.batch_size must be >= 1 or null, got {self.batch_size}")
+            require(
+                self.bandwidth == "auto",
+                "sip",
+                f"bandwidth must be 'auto' or a number > 0, got {self.bandwidth!r}",
+            )
+        else:
+            check_positive(self, "sip", "bandwidth")
+        if isinstance(self.lr, list):
+            rates_ok = bool(self.lr) and all(isinstance(r, int | float) and r > 0 for r in self.lr)
+            require(rates_ok, "sip", f"lr must be > 0, one value or one per parameter: {self.lr}")
+        else:
+            check_positive(self, "sip", "lr")
+        check_positive(self, "sip", "baseline_lr")
+        counts = ("n_observed", "n_particles", "iterations", "chunk_size", "log_every")
+        check_at_least(self, "sip", 1, *counts, "baseline_states")
+        check_at_least(self, "sip", 0, "baseline_iterations")
+        if self.batch_size is not None:
+            check_at_least(self, "sip", 1, "batch_size")
 
     @property
     def kernel_bandwidth(self) -> float | None:
@@ -65,14 +73,7 @@ class FlowSettings:
 
     @classmethod
     def from_params(cls: type[T], params: dict[str, Any], section: str = "sip") -> T:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ConfigError(f"{section}: unknown keys {unknown}; known: {sorted(known)}")
-        try:
-            return cls(**params)
-        except TypeError as exc:
-            raise ConfigError(f"{section}: {exc}") from exc
+        return from_mapping(cls, params, section)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,14 +107,12 @@ class OneDSettings(FlowSettings):
         bad = [name for name in self.losses if name not in LOSS_NAMES]
         if not self.losses or bad:
             raise ConfigError(f"sip.losses must be a non-empty subset of {LOSS_NAMES}, got {bad}")
-        if not self.sigma > 0 or not all(s > 0 for s in self.sweep_sigmas):
-            raise ConfigError("sip: sigma and every sweep sigma must be > 0")
-        if not self.sweep_target_w1 > 0 or min(self.sweep_check_every, self.kde_bins) < 1:
-            raise ConfigError("sip: sweep_target_w1 > 0, sweep_check_every >= 1, kde_bins >= 1")
-        if self.sweep_lr is not None and not self.sweep_lr > 0:
-            raise ConfigError(f"sip.sweep_lr must be > 0 or null, got {self.sweep_lr}")
-        if self.sweep_max_iterations < 0 or self.w1_reference_size < 1:
-            raise ConfigError("sip: sweep_max_iterations >= 0 and w1_reference_size >= 1")
+        check_positive(self, "sip", "sigma", "sweep_target_w1")
+        require(all(s > 0 for s in self.sweep_sigmas), "sip", "every sweep sigma must be > 0")
+        check_at_least(self, "sip", 1, "sweep_check_every", "kde_bins", "w1_reference_size")
+        check_at_least(self, "sip", 0, "sweep_max_iterations")
+        if self.sweep_lr is not None:
+            check_positive(self, "sip", "sweep_lr")
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,8 @@ class NanoclusterSettings(FlowSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.sigma > 0 or not self.tau > 0 or self.grid_size < 2:
-            raise ConfigError("sip.nanocluster: need sigma > 0, tau > 0 and grid_size >= 2")
+        check_positive(self, "sip.nanocluster", "sigma", "tau")
+        check_at_least(self, "sip.nanocluster", 2, "grid_size")
 
 
 @dataclass(frozen=True)
@@ -167,12 +166,13 @@ class ProteinSettings(FlowSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.cutoff_a, self.pixel_size_a, self.atom_sigma_a, self.signal_rms) <= 0:
-            raise ConfigError("sip.protein: cutoff, pixel size, atom width, signal must be > 0")
-        if self.noise_sigma <= 0 or self.n_modes < 1 or self.grid_size < 2 or not self.chains:
-            raise ConfigError("sip.protein: need noise_sigma > 0, n_modes >= 1, grid_size >= 2")
-        if min(self.baseline_rotations, self.baseline_batch_size, self.pca_images) < 1:
-            raise ConfigError("sip.protein: baseline_rotations, batch size, pca_images >= 1")
+        section = "sip.protein"
+        check_positive(self, section, "cutoff_a", "pixel_size_a", "atom_sigma_a", "signal_rms")
+        check_positive(self, section, "noise_sigma")
+        check_at_least(self, section, 1, "n_modes", "baseline_rotations", "baseline_batch_size")
+        check_at_least(self, section, 1, "pca_images")
+        check_at_least(self, section, 2, "grid_size")
+        require(bool(self.chains), section, "chains must name at least one chain")
 
 
 SETTINGS: dict[str, type[FlowSettings]] = {

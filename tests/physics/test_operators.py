@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowem.restore.operators import (
+from flowem.physics.operators import (
     AreaDownsample,
     Blur,
     Decimate,

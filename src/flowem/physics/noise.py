@@ -1,5 +1,8 @@
 """Measurement noise models: ``y = noise(A x)``, drawn from an explicit torch generator.
 
+``PoissonCounts`` is the microscope's: ``y ~ Poisson(lambda)`` of expected counts ``lambda``.
+The restoration models act on images in data units:
+
 Images are in data units (EM patches scaled to [-1, 1]). Poisson noise counts ``photons`` per
 pixel at full brightness: ``y = 2 N / photons - 1`` with ``N ~ Poisson(photons (A x + 1) / 2)``,
 so ``E[y] = A x`` and the noise grows with brightness, as in a dose-limited micrograph.
@@ -46,4 +49,12 @@ class PoissonNoise:
         return float(2.0 * (self.photons / 2.0) ** 0.5 / self.photons)
 
 
-NoiseModel = GaussianNoise | PoissonNoise
+@dataclass(frozen=True)
+class PoissonCounts:
+    """Electron counting: ``y ~ Poisson(lambda)`` for expected counts ``lambda`` (same dtype)."""
+
+    def __call__(self, expected: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.poisson(expected, generator=generator)
+
+
+NoiseModel = GaussianNoise | PoissonNoise | PoissonCounts

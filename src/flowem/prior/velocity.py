@@ -1,9 +1,11 @@
-"""The trained prior as a velocity field ``v(x, t)`` in data units (adapter to ``flowem.prior``).
+"""The trained prior as a velocity field ``v(x, t)``: the one adapter every sampler uses.
 
 ``flowem.prior`` trains on images divided by a dataset statistic ``scale`` (its ``Normaliser``):
-network units ``u = x / scale``. The samplers run in network units (noise ``N(0, I)`` there);
-the restoration converts measurements in and results out with :class:`PriorVelocity`'s scale.
-Linear operators commute with the scaling, so ``A u = y / scale``.
+network units ``u = x / scale``, where the prior's noise is ``N(0, I)``. :class:`PriorVelocity`
+evaluates the EMA network on a batch ``x`` of shape (B, H, W) or (B, C, H, W) at per-item times
+``t`` of shape (B,), and converts between network and physical units (radians for phase maps,
+grey levels for EM images). Samplers work in network units and take ``scale`` to apply
+operators to physical images (:mod:`flowem.posterior`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ class PriorVelocity:
 
     net: VelocityNet
     scale: float
-    patch: int
+    patch: int  # the network's image size (pixels)
     path: str = ""
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(x.to(torch.float32), t).to(x.dtype)
+        """``v`` (shape of ``x``) at times ``t`` (B,); (B, H, W) images are one channel."""
+        dtype = next(self.net.parameters()).dtype
+        plain = x.ndim == 3
+        batch = x[:, None] if plain else x
+        out = self.net(batch.to(dtype), t.to(device=x.device, dtype=dtype)).to(x.dtype)
+        return out[:, 0] if plain else out
 
     def to_network(self, x: torch.Tensor) -> torch.Tensor:
         return x / self.scale

@@ -1,11 +1,21 @@
-"""Degradation operators ``A`` of the restoration tasks, batched in torch (SPEC section 6).
+"""The operator protocol of every inverse problem here, and the restoration degradations.
 
-Every operator maps images ``(B, C, H, W)`` to measurements and has an exact ``adjoint`` (tested
-by ``<A x, y> = <x, A^T y>``); they know nothing of networks or samplers. ``data_gradient`` is
-the (preconditioned) least-squares gradient the samplers use; it is normalised so that one data
-step size ``lr`` means the same for every task (see :meth:`LinearOperator.data_gradient`).
+An :class:`Operator` (after deepinv's ``Physics``) is one object with
+- ``forward(x)`` (also ``op(x)``): the noiseless measurement ``A x``, differentiable in torch;
+- ``adjoint(y)`` where ``A`` is linear (:class:`LinearOperator`, exact: tested by
+  ``<A x, y> = <x, A^T y>``);
+- ``proximal(v, y, weight)``, ``argmin_x ||x - v||^2 + weight ||A x - y||^2``, where a closed
+  form exists (else :class:`NotImplementedError`);
+- ``data_gradient(x, y)``: the gradient of the least-squares data term (autograd by default; a
+  linear operator uses its adjoint, preconditioned, see :meth:`LinearOperator.data_gradient`);
+- ``noise``: the measurement's noise model (:mod:`flowem.physics.noise`), ``measure(x, g)``
+  draws ``y = noise(A x)``.
+The microscope (:class:`~flowem.physics.forward.MicroscopeForward`, phase -> counts, Poisson)
+and the restoration degradations below follow it; samplers (:mod:`flowem.posterior`) accept any.
+Operators know nothing of networks or samplers.
 
-Conventions:
+Restoration degradations, batched over images ``(B, C, H, W)``:
+- ``Identity``: denoising.
 - ``AreaDownsample(k)``: low-res pixel ``j`` is the mean of high-res pixels ``[j k, (j + 1) k)``.
   A size not divisible by ``k`` gives ``ceil(H / k)`` pixels; the last one averages only the
   pixels that exist (every high-res pixel is observed exactly once).
@@ -24,21 +34,64 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from flowem.physics.noise import NoiseModel
 
-class LinearOperator:
-    """``forward`` (``A x``) and ``adjoint`` (``A^T y``) of a real linear map."""
 
-    name = "linear"
+class Operator:
+    """The protocol: ``forward``, ``data_gradient``, ``proximal`` (when closed-form), ``noise``.
+
+    Subclasses implement :meth:`forward`; ``noise`` is ``None`` until set (:meth:`with_noise`).
+    """
+
+    name = "operator"
+    noise: NoiseModel | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+    def with_noise(self, noise: NoiseModel) -> Operator:
+        """Attach the measurement noise model; returns the operator."""
+        self.noise = noise
+        return self
+
+    def measure(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """A noisy measurement ``noise(A x)`` (no gradient)."""
+        if self.noise is None:
+            raise ValueError(f"operator {self.name!r} has no noise model")
+        with torch.no_grad():
+            return self.noise(self.forward(x), generator)
+
+    def data_gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Gradient of ``0.5 || A x - y ||^2`` with respect to ``x`` (autograd)."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            loss = 0.5 * (self.forward(x) - y).pow(2).sum()
+            (grad,) = torch.autograd.grad(loss, x)
+        return grad
+
+    def proximal(self, v: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
+        """``argmin_x ||x - v||^2 + weight ||A x - y||^2``; closed-form operators override."""
+        raise NotImplementedError(f"operator {self.name!r} has no closed-form proximal step")
+
+
+class LinearOperator(Operator):
+    """``forward`` (``A x``) and ``adjoint`` (``A^T y``) of a real linear map.
+
+    The operators here have ``A A^T`` diagonal (identity, decimation, area downsampling) or are
+    diagonal in Fourier space (circular blur), so their proximal step
+    ``x = v - A^T (A A^T + I / weight)^-1 (A v - y)`` is exact and costs one ``A`` and one
+    ``A^T``; ``weight = inf`` is the projection onto ``{A x = y}`` closest to ``v`` (noiseless
+    data), ``weight = 0`` returns ``v``.
+    """
+
+    name = "linear"
+
     def adjoint(self, y: torch.Tensor, in_shape: tuple[int, ...] | None = None) -> torch.Tensor:
         """``A^T y``; ``in_shape`` is the shape of ``x`` when ``A`` loses it (odd sizes)."""
         raise NotImplementedError
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x)
 
     def data_gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``A^T W (A x - y)``: gradient of ``0.5 || y - A x ||_W^2`` with respect to ``x``.
@@ -48,17 +101,6 @@ class LinearOperator:
         same for every task; ``W = I`` for blur (``||A|| = 1``, ``A A^T`` not invertible).
         """
         return self.adjoint(self.forward(x) - y, tuple(x.shape))
-
-    def proximal(self, v: torch.Tensor, y: torch.Tensor, weight: float) -> torch.Tensor:
-        """``argmin_x ||x - v||^2 + weight ||A x - y||^2`` (closed form per operator).
-
-        ``weight = inf`` is the projection onto ``{A x = y}`` closest to ``v`` (noiseless data);
-        ``weight = 0`` returns ``v``. The operators here have ``A A^T`` diagonal (identity,
-        decimation, area downsampling) or are diagonal in Fourier space (circular blur), so
-        ``x = v - A^T (A A^T + I / weight)^-1 (A v - y)`` is exact and costs one ``A`` and one
-        ``A^T``.
-        """
-        raise NotImplementedError
 
     @staticmethod
     def _shrink(diagonal: torch.Tensor | float, weight: float) -> torch.Tensor | float:
