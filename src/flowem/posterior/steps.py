@@ -21,7 +21,8 @@ returns ``x1'`` at ``t' = 1``. Each step is one small dataclass:
 
 ``schedule(t)`` is the step's data weight (``gamma_t``, or ``r_t^2`` for :class:`Proximal`);
 zero turns the data off, so every step with a zero schedule samples the prior.
-A new sampler is one more dataclass with ``clean`` and ``eta`` (and ``network_gradient``).
+A new sampler is one more subclass of :class:`ScheduledStep` with its ``clean`` (or any class
+with ``clean``, ``eta`` and ``network_gradient``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -65,7 +67,7 @@ class LikelihoodGradient:
     power: float = 1.0
     blend: str = "flowdps"  # or "replace": x1' = x1_dc
     stochasticity: float | str = "flowdps"  # eta = t' ("flowdps") or a constant
-    network_gradient = False
+    network_gradient: ClassVar[bool] = False
 
     def clean(self, e: Estimates, term: DataTerm) -> torch.Tensor:
         x1 = e.clean
@@ -87,66 +89,54 @@ def proximal_weight(prior_error: float, noise_std: float) -> float:
 
 
 @dataclass(frozen=True)
-class Proximal:
-    """``dc``: exact proximal data consistency; ``schedule(t) = r_t^2``; constant ``eta``."""
+class ScheduledStep:
+    """A data step with a data weight ``schedule(t)`` and a constant re-noising ``renoise``;
+    subclasses write :meth:`clean`."""
 
     schedule: Schedule
-    renoise: float = 1.0
-    network_gradient = False
+    renoise: float = 0.0
+    network_gradient: ClassVar[bool] = False
+
+    def clean(self, e: Estimates, term: DataTerm) -> torch.Tensor:
+        raise NotImplementedError
+
+    def eta(self, t_next: float) -> float:
+        return self.renoise
+
+
+class Proximal(ScheduledStep):
+    """``dc``: exact proximal data consistency; ``schedule(t) = r_t^2``."""
 
     def clean(self, e: Estimates, term: LeastSquares) -> torch.Tensor:
         weight = proximal_weight(self.schedule(e.t), term.noise_std)
         return term.proximal(e.clean, weight) if weight else e.clean
 
-    def eta(self, t_next: float) -> float:
-        return self.renoise
 
-
-@dataclass(frozen=True)
-class EulerGradient:
-    """SI: the data gradient at ``x1_hat`` with ``gamma_t = schedule(t)``; no re-noising."""
-
-    schedule: Schedule
-    network_gradient = False
+class EulerGradient(ScheduledStep):
+    """SI: the data gradient at ``x1_hat`` with ``gamma_t = schedule(t)`` (``renoise`` 0)."""
 
     def clean(self, e: Estimates, term: DataTerm) -> torch.Tensor:
         gamma = self.schedule(e.t)
         return _euler_correction(e, gamma, term.gradient(e.clean)) if gamma else e.clean
 
-    def eta(self, t_next: float) -> float:
-        return 0.0
 
-
-@dataclass(frozen=True)
-class PnPGradient:
+class PnPGradient(ScheduledStep):
     """PnP-Flow: gradient step ``gamma_{t'} = schedule(t')`` on the clean iterate, re-noise."""
-
-    schedule: Schedule
-    renoise: float = 1.0
-    network_gradient = False
 
     def clean(self, e: Estimates, term: DataTerm) -> torch.Tensor:
         gamma = self.schedule(e.t_next) if e.t_next < 1.0 else 0.0
         return e.clean - gamma * term.gradient(e.clean) if gamma else e.clean
 
-    def eta(self, t_next: float) -> float:
-        return self.renoise
 
+class NetworkGradient(ScheduledStep):
+    """DPS: ``gamma_t grad_x 0.5 || A x1_hat(x) - y ||^2`` through the network (``renoise`` 0)."""
 
-@dataclass(frozen=True)
-class NetworkGradient:
-    """DPS: ``gamma_t grad_x 0.5 || A x1_hat(x) - y ||^2`` through the network."""
-
-    schedule: Schedule
     network_gradient = True
 
     def clean(self, e: Estimates, term: LeastSquares) -> torch.Tensor:
         residual = term.residual(e.clean)
         (grad,) = torch.autograd.grad(0.5 * residual.pow(2).sum(), e.x)
         return _euler_correction(e, self.schedule(e.t), grad).detach()
-
-    def eta(self, t_next: float) -> float:
-        return 0.0
 
 
 DataStep = LikelihoodGradient | Proximal | EulerGradient | PnPGradient | NetworkGradient
