@@ -38,8 +38,18 @@ def step_size(
 
 
 def power_decay(lr: float, alpha: float, t: float) -> float:
-    """``lr (1 - t)^alpha`` (``0^0 = 1``): the data weight of the SI, PnP-Flow and DPS updates."""
+    """``lr (1 - t)^alpha`` (``0^0 = 1``): PnP-Flow's data weight (large at noise)."""
     return lr * (1.0 - t) ** alpha
+
+
+def power_growth(lr: float, alpha: float, t: float) -> float:
+    """``lr t^alpha`` (``0^0 = 1``): the EM Generalist supplement's SI data weight, written with
+    t = 1 at noise there, translated to this project's t = 0 noise (SPEC section 6)."""
+    return lr * t**alpha
+
+
+#: data-weight schedules ``gamma_t`` of the restoration updates, by name
+DATA_WEIGHTS = {"pnp": power_decay, "si": power_growth}
 
 
 def prior_error_variance(t: float, lr: float = 1.0) -> float:

@@ -17,8 +17,8 @@ from flowem.physics.operators import Operator
 from flowem.posterior.data_terms import LeastSquares, NegativeLogLikelihood
 from flowem.posterior.likelihood import LIKELIHOODS
 from flowem.posterior.schedules import (
+    DATA_WEIGHTS,
     STEP_SCHEDULES,
-    power_decay,
     prior_error_variance,
     time_grid,
 )
@@ -87,16 +87,19 @@ METHODS = ("si", "pnp", "dps", "dc")
 class SamplerSettings:
     """The restoration samplers: which update, how many steps, how strong the data term.
 
-    ``gamma_t = lr (1 - t)^alpha`` (``si``, ``pnp``, ``dps``); ``dc`` weighs the data by
-    ``r_t^2 / sigma^2`` with ``r_t^2 = lr (1 - t)^2 / (t^2 + (1 - t)^2)``; ``eta`` is the
-    re-noising of ``pnp`` and ``dc`` (1 fresh noise, 0 the previous noise estimate); ``dps``
-    runs ``dps_steps`` steps of ``dps_lr`` (None: ``lr steps / dps_steps``, the same total push).
+    ``si``, ``pnp`` and ``dps`` take data steps of ``gamma_t = lr (1 - t)^alpha``
+    (``schedule: pnp``, PnP-Flow's) or ``lr t^alpha`` (``schedule: si``, the EM Generalist
+    supplement's). ``dc`` weighs the data by ``r_t^2 / sigma^2`` with
+    ``r_t^2 = lr (1 - t)^2 / (t^2 + (1 - t)^2)``. ``eta`` is the re-noising of ``pnp`` and
+    ``dc`` (1 fresh noise, 0 the previous noise estimate). ``dps`` runs ``dps_steps`` steps of
+    ``dps_lr`` (None: ``lr steps / dps_steps``, the same total push).
     """
 
     method: str = "si"
     steps: int = 30
     lr: float = 1.0
     alpha: float = 0.3
+    schedule: str = "pnp"  # gamma_t: "pnp" lr (1 - t)^alpha, "si" lr t^alpha (SPEC section 6)
     eta: float = 1.0
     dps_steps: int = 200
     dps_lr: float | None = None
@@ -105,6 +108,7 @@ class SamplerSettings:
     def __post_init__(self) -> None:
         section = "restore.sampler"
         check_choice(self, section, "method", METHODS)
+        check_choice(self, section, "schedule", sorted(DATA_WEIGHTS))
         check_at_least(self, section, 1, "steps", "dps_steps")
         check_at_least(self, section, 0, "lr", "alpha")
         check_interval(self, section, "eta", 0.0, 1.0)
@@ -122,8 +126,8 @@ class SamplerSettings:
         return self.lr * self.steps / self.dps_steps if self.dps_lr is None else self.dps_lr
 
     def gamma(self, t: float) -> float:
-        """Data step size ``gamma_t = lr (1 - t)^alpha`` (``0^0 = 1``)."""
-        return power_decay(self.step_lr, self.alpha, t)
+        """Data step size ``gamma_t``: ``lr (1 - t)^alpha`` (``pnp``) or ``lr t^alpha`` (``si``)."""
+        return DATA_WEIGHTS[self.schedule](self.step_lr, self.alpha, t)
 
     def prior_error(self, t: float) -> float:
         """``dc``: ``r_t^2``, the error variance of ``x1_hat`` scaled by ``lr``."""
