@@ -159,3 +159,24 @@ def test_gemm_distance_sum_backward_matches_autograd_of_cdist(monkeypatch, saved
         value_ref, grad_ref = value_and_grad(ref, x)
         assert float(value) == pytest.approx(float(value_ref), rel=1e-10)
         torch.testing.assert_close(grad, grad_ref, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize(("n", "m"), [(8, 200), (64, 1000), (300, 300)])
+def test_two_samples_of_one_law_are_zero_apart_at_any_sizes(n, m):
+    """The reported (unbiased) estimator of two samples of one 16-dimensional law averages 0
+    within noise whatever the two sizes; the V-statistic sits on its floor
+    ``E|X-X'| (1/n + 1/m)`` instead, largest when one set is small."""
+    gen = torch.Generator().manual_seed(n + m)
+    repeats, d = 60, 16
+    u, v = [], []
+    for _ in range(repeats):
+        x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+        y = torch.randn(m, d, generator=gen, dtype=torch.float64)
+        u.append(float(energy_distance(x, y, unbiased=True)))
+        v.append(float(energy_distance(x, y)))
+    se = np.std(u) / math.sqrt(repeats)
+    assert abs(np.mean(u)) < 4 * se
+    spread = float(torch.cdist(x, x).sum() / (n * (n - 1)))  # E|X - X'| from the last draw
+    floor = spread * (1 / n + 1 / m)
+    assert np.mean(v) == pytest.approx(floor, rel=0.1)
+    assert np.mean(v) > 10 * se

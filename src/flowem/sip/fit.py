@@ -2,7 +2,8 @@
 
 Writes to ``--outdir`` (``results/sip/<experiment>/``): particles and histories (CSV), the
 baseline's discrete states, figures, ``metrics.json`` and the resolved ``config.json``.
-Energy distances in metrics are the squared ``D_E^2`` V-statistic of :mod:`flowem.metrics.energy`.
+Energy distances in metrics are the squared ``D_E^2`` unbiased U-statistic of
+:mod:`flowem.metrics.energy` (sets of any sizes from one law score 0 on average).
 """
 
 from __future__ import annotations
