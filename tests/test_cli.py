@@ -99,6 +99,18 @@ def test_bad_params_json_is_a_config_error(tmp_path, capsys):
     assert "--params is not valid JSON" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("equals", [False, True])
+def test_errors_reach_the_rule_log_as_well_as_stderr(tmp_path, capsys, equals):
+    log = tmp_path / "logs" / "check.log"
+    log_args = [f"--log={log}"] if equals else ["--log", str(log)]
+    missing = ["check-structure", str(tmp_path / "x.pdb"), "--outdir", str(tmp_path / "o")]
+    assert main([*missing, *log_args]) == 1
+    assert main([*missing, "--params", "{not json", *log_args]) == 1  # fails before logging
+    err, logged = capsys.readouterr().err, log.read_text().splitlines()
+    assert len(logged) == 2 and all(line in err for line in logged)
+    assert "x.pdb" in logged[0] and "--params is not valid JSON" in logged[1]
+
+
 def test_offline_fetch_miss_exits_nonzero_with_message(tmp_path):
     proc = subprocess.run(
         [

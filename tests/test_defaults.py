@@ -129,7 +129,9 @@ def test_same_tells_booleans_from_numbers():
     assert not same(True, 1) and not same(0, False) and not same(30, 50)
 
 
-@pytest.mark.parametrize("extra", [(), ("paper.yaml",), ("test.yaml",)])
+@pytest.mark.parametrize(
+    "extra", [(), ("paper.yaml",), ("test.yaml",), ("paper.yaml", "paper-smoke.yaml")]
+)
 def test_every_shipped_config_passes_the_code_checks_too(extra):
     config = load_config(REPO / "config/config.yaml", *(REPO / "config" / f for f in extra))
     for section in SECTIONS:

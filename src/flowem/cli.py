@@ -15,9 +15,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fetch data files (cache -> mirrors -> HTTPS) and verify them",
     ),
     "check-structure": ("flowem.data.structure", "centre an atomic model and summarise it"),
+    "deform-structure": (
+        "flowem.data.mismatch",
+        "the mismatched test structure (ANM-deformed or another file)",
+    ),
     "simulate-phase-maps": ("flowem.data.phase_maps", "exit-wave phase maps from an atomic model"),
     "simulate-particles": ("flowem.data.particles", "Poisson particle images of val/test maps"),
     "preprocess-particles": ("flowem.data.preprocess", "real particles: MRC + STAR to counts"),
+    "calibrate-background": (
+        "flowem.data.calibration",
+        "simulated vs real particles: background spectrum, contrast",
+    ),
     "train-prior": ("flowem.prior.train", "train a flow-matching prior (resumes)"),
     "sample-prior": ("flowem.prior.sample", "sample the prior and measure its quality"),
     "em-patches": ("flowem.restore.patches", "EM training / validation patches"),

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -156,15 +159,39 @@ def apply_overrides(
 
 
 def guarded(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
-    """Turn a :class:`FlowemError` into one clear line on stderr and exit status 1."""
+    """Turn a :class:`FlowemError` into one clear line on stderr and exit status 1.
+
+    The line (or, for an unexpected exception, its traceback) also goes to the command's
+    ``--log`` file, the rule's ``log:``, which would otherwise stay empty on failure.
+    """
 
     def wrapper(argv: list[str] | None = None) -> int:
         try:
             return main(argv)
         except FlowemError as exc:
             print(f"flowem: error: {exc}", file=sys.stderr)
+            _append_to_log(argv, f"flowem: error: {exc}")
             return 1
+        except Exception:
+            _append_to_log(argv, traceback.format_exc())
+            raise
 
     wrapper.__name__ = main.__name__
     wrapper.__doc__ = main.__doc__
     return wrapper
+
+
+def _append_to_log(argv: list[str] | None, text: str) -> None:
+    """Append ``text`` to the ``--log`` file of ``argv`` (read without the parser, which may be
+    what failed); a log that cannot be written must not hide the error itself."""
+    args = sys.argv[1:] if argv is None else argv
+    path = next((value for flag, value in itertools.pairwise(args) if flag == "--log"), None)
+    path = next((a.split("=", 1)[1] for a in args if a.startswith("--log=")), path)
+    if not path:
+        return
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(text.rstrip("\n") + "\n")
+    except OSError:
+        pass

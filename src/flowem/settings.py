@@ -128,6 +128,7 @@ _GEOMETRY = _shared(
         "bin_factor",
         "voltage_kv",
         "b_factor_a2",
+        "solvent",
         "pad_factor",
         "interpolation_order",
     ),
@@ -142,14 +143,17 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "particles",
         ("flowem.data.particles:DEFAULTS",),
+        workflow_keys=("mismatch",),
         filled_in={**_STRUCTURE, **_GEOMETRY},
     ),
+    Section("particles.mismatch", ("flowem.data.mismatch:DEFAULTS",), filled_in=_STRUCTURE),
     Section(
         "real_particles",
         ("flowem.data.preprocess:DEFAULTS",),
         workflow_keys=("enabled", "name", "stack", "star"),
         filled_in={"source": "real_particles.name"},
     ),
+    Section("calibration", ("flowem.data.calibration:DEFAULTS",)),
     *(
         Section(f"prior.{kind}.{part}", (f"flowem.prior.settings:{target}",))
         for kind in ("phase", "em")

@@ -9,6 +9,9 @@ from flowem.data.particle_table import COLUMNS
 from flowem.io import read_mrc
 
 GEOMETRY = {"size_px": 48, "pixel_size_a": 1.0, "bin_factor": 2}
+#: the vacuum model (random ice differs between the full and matched grids; solvent and
+#: envelope lower the toy molecule's contrast to the level of the shot noise)
+VACUUM = {"ice_background": False, "detector_mtf": False, "solvent": False, "b_envelope_a2": 0.0}
 
 
 @pytest.fixture
@@ -97,6 +100,7 @@ def test_full_resolution_binning_sums_counts(toy_pdb, poses, tmp_path):
             dose_e_per_a2=5e4,
             defocus_min_um=1.0,
             defocus_max_um=1.0,
+            **VACUUM,
         )
         == 0
     )
@@ -109,6 +113,7 @@ def test_full_resolution_binning_sums_counts(toy_pdb, poses, tmp_path):
             defocus_min_um=1.0,
             defocus_max_um=1.0,
             resolution="matched",
+            **VACUUM,
         )
         == 0
     )
@@ -148,3 +153,38 @@ def test_another_dose_changes_only_the_counts(toy_pdb, poses, tmp_path):
     counts_lo = read_mrc(lo / "test_counts.mrcs")[0]
     counts_hi = read_mrc(hi / "test_counts.mrcs")[0]
     assert counts_hi.sum() / counts_lo.sum() == pytest.approx(4.0, rel=0.02)
+
+
+def test_switches_off_give_the_vacuum_model_bit_for_bit(toy_pdb):
+    """Solvent, ice, envelope and detector off: the counts of the plain vacuum operator."""
+    import torch
+    from scipy.spatial.transform import Rotation
+
+    from flowem.physics.binning import bin_sum
+    from flowem.physics.ctf import Optics
+    from flowem.physics.forward import MicroscopeForward
+    from flowem.physics.phase import PhaseMapSimulator
+    from flowem.runtime import torch_generator
+
+    params = {**particles.DEFAULTS, **GEOMETRY, **VACUUM, "dose_e_per_a2": 40.0}
+    atoms = phase_maps.load_atoms(toy_pdb, params)
+    rotation = Rotation.from_quat([[0.1, 0.7, -0.2, 0.6]])
+    defocus = (15000.0, 14000.0, 30.0)
+    simulator = phase_maps.make_simulator(atoms, params)
+    counts, _ = particles.simulate_particle(
+        simulator, rotation, defocus, params, torch_generator(5, 2, 0)
+    )
+    vacuum = PhaseMapSimulator(atoms, phase_maps.geometry_from(params))
+    full = vacuum.full_resolution(rotation).to(torch.float64)
+    operator = MicroscopeForward(Optics(), (48, 48), 1.0, 40.0, *defocus)
+    reference = bin_sum(operator.sample(full, torch_generator(5, 2, 0)), 2)[0]
+    assert torch.equal(counts, reference)
+    # and the realistic defaults do change the counts
+    realistic, _ = particles.simulate_particle(
+        phase_maps.make_simulator(atoms, {**params, "solvent": True}),
+        rotation,
+        defocus,
+        {**params, "ice_background": True, "detector_mtf": True, "b_envelope_a2": 100.0},
+        torch_generator(5, 2, 0),
+    )
+    assert not torch.equal(realistic, reference)

@@ -8,6 +8,7 @@ from flowem.data import phase_maps
 from flowem.io import read_mrc, read_structure
 from flowem.physics.atoms import atoms_from_structure
 from flowem.physics.constants import POTENTIAL_PREFACTOR_V_A2, interaction_constant
+from flowem.physics.solvent import atom_volumes_a3, ice_mean_potential_v
 
 SMALL = {
     "n_train": 6,
@@ -41,7 +42,10 @@ def test_outputs_units_and_pose_table(toy_pdb, tmp_path):
     out = tmp_path / "maps"
     assert run(toy_pdb, out, extra=["--figure", str(tmp_path / "fig.png")]) == 0
     atoms = atoms_from_structure(read_structure(toy_pdb), b_factor_a2=50.0)
-    expected = interaction_constant(300) * POTENTIAL_PREFACTOR_V_A2 * atoms.forward_scattering_a()
+    # solvent on by default: the atoms' potential less the ice they displace
+    excess = POTENTIAL_PREFACTOR_V_A2 * atoms.forward_scattering_a()
+    excess -= ice_mean_potential_v() * atom_volumes_a3(atoms).sum()
+    expected = interaction_constant(300) * excess
     for split, count in (("train", 6), ("val", 2), ("test", 3), ("heldout", 4)):
         maps, voxel = read_mrc(out / f"{split}.mrcs")
         assert maps.shape == (count, 24, 24)

@@ -225,6 +225,11 @@ def test_baseline_and_evaluation_write_the_metrics_schema(particle_set, model, t
     assert set(metrics["win_rate"]["wiener"]) >= {"k", "n", "ci_low", "ci_high"}
     assert metrics["win_rate"]["wiener"]["n"] == 6
     assert (out / "reconstructions.png").stat().st_size > 0 and (out / "frc.png").is_file()
+    paired = pd.read_csv(out / "comparison.csv")
+    assert set(paired.metric) == {"psnr", "ssim", "frc05_A", "frc0143_A", "deviance"}
+    assert (paired.wilson_low <= paired.win_rate).all() and (out / "comparison.png").is_file()
+    frc_curve = metrics["frc_mean_curve"]["flowdps"]
+    assert frc_curve["frc05_A_ci_low"] <= frc_curve["frc05_A"] <= frc_curve["frc05_A_ci_high"]
 
 
 def test_nan_stack_is_a_clear_error(particle_set, model, tmp_path, capsys):
@@ -318,3 +323,19 @@ def test_evaluation_without_ground_truth_uses_no_reference_metrics(particle_set,
     wiener = metrics["methods"]["wiener"]
     assert wiener["n"] == 6 and wiener["deviance"] > 0
     assert "different molecule" in metrics["note"]
+
+
+def test_the_inference_envelope_comes_from_the_particle_table_unless_overridden():
+    """Simulated particles record their envelope B as RELION's ``rlnCtfBfactor`` column, so
+    FlowDPS and the baselines model the same microscope; a run-level B > 0 overrides it."""
+    import pandas as pd
+
+    from flowem.flowdps.particles import optics_of
+
+    table = pd.DataFrame(
+        {"voltage_kv": [300.0] * 2, "cs_mm": [2.7] * 2, "amplitude_contrast": [0.07] * 2}
+    )
+    assert optics_of(table).b_envelope_a2 == 0.0
+    table["ctf_b_factor_a2"] = [100.0, 100.0]
+    assert optics_of(table).b_envelope_a2 == 100.0
+    assert optics_of(table, 60.0).b_envelope_a2 == 60.0

@@ -16,6 +16,7 @@ from flowem.io import (
     read_table,
     read_tiff,
     require_columns,
+    star_particles,
     write_json,
     write_mrc,
     write_table,
@@ -132,6 +133,72 @@ def test_malformed_star_is_a_clear_error(tmp_path):
     path.write_text("data_\nloop_\n_rlnDefocusU #1\n_rlnDefocusV #2\n")
     with pytest.raises(InputFileError, match=r"bad\.star"):
         read_star(path)
+
+
+def test_relion_30_single_block_of_any_name(tmp_path):
+    """RELION 3.0: one block, here ``data_model_class_1``; pixel size from detector and
+    magnification; origins in pixels."""
+    particles = pd.DataFrame(
+        {
+            "rlnImageName": ["1@s.mrcs", "2@s.mrcs"],
+            "rlnDefocusU": [15000.0, 16000.0],
+            "rlnDetectorPixelSize": [5.0, 5.0],
+            "rlnMagnification": [40000.0, 40000.0],
+            "rlnOriginX": [2.5, -1.0],
+            "rlnOriginY": [0.0, 3.0],
+        }
+    )
+    starfile.write({"model_class_1": particles}, tmp_path / "c.star")
+    table = star_particles(tmp_path / "c.star")
+    assert table["pixel_size_a"].tolist() == [1.25, 1.25]
+    assert table["origin_x_px"].tolist() == [2.5, -1.0]
+    assert table["origin_y_px"].tolist() == [0.0, 3.0]
+    assert table["rlnDefocusU"].tolist() == [15000.0, 16000.0]
+
+
+def test_relion_31_optics_groups_join_their_particles(tmp_path):
+    """Blocks told by their columns (names here are neither 'optics' nor 'particles'); each
+    particle gets its own group's pixel size and voltage; origins in A become pixels."""
+    optics = pd.DataFrame(
+        {
+            "rlnOpticsGroup": [1, 2],
+            "rlnImagePixelSize": [1.0, 1.25],
+            "rlnVoltage": [300.0, 200.0],
+            "rlnSphericalAberration": [2.7, 2.0],
+        }
+    )
+    particles = pd.DataFrame(
+        {
+            "rlnImageName": ["1@s.mrcs", "2@s.mrcs", "3@s.mrcs"],
+            "rlnOpticsGroup": [2, 1, 2],
+            "rlnOriginXAngst": [2.5, 2.5, -5.0],
+            "rlnOriginYAngst": [0.0, 1.0, 1.25],
+        }
+    )
+    starfile.write({"groups": optics, "images": particles}, tmp_path / "p.star")
+    table = star_particles(tmp_path / "p.star")
+    assert table["pixel_size_a"].tolist() == [1.25, 1.0, 1.25]
+    assert table["rlnVoltage"].tolist() == [200.0, 300.0, 200.0]
+    assert table["rlnSphericalAberration"].tolist() == [2.0, 2.7, 2.0]
+    assert table["origin_x_px"].tolist() == [2.0, 2.5, -4.0]
+    assert table["origin_y_px"].tolist() == [0.0, 1.0, 1.0]
+    particles["rlnOpticsGroup"] = [2, 3, 2]
+    starfile.write({"groups": optics, "images": particles}, tmp_path / "q.star", overwrite=True)
+    with pytest.raises(InputFileError, match=r"q\.star: .*optics group\(s\) \['3'\]"):
+        star_particles(tmp_path / "q.star")
+
+
+def test_star_without_particles_or_truncated_names_the_file(tmp_path):
+    path = tmp_path / "cut.star"
+    rows = pd.DataFrame({"rlnImageName": ["1@s.mrcs", "2@s.mrcs"], "rlnDefocusU": [1.0, 2.0]})
+    starfile.write({"": rows}, path)
+    text = path.read_text().rstrip()
+    path.write_text(text[: text.rindex("\t")] + "\n")  # the last row loses its defocus
+    with pytest.raises(InputFileError, match=r"cut\.star: row 2 .*truncated"):
+        star_particles(path)
+    starfile.write({"": rows.drop(columns="rlnImageName")}, path, overwrite=True)
+    with pytest.raises(InputFileError, match=r"cut\.star: no STAR block holds particles"):
+        star_particles(path)
 
 
 def test_structure_reads_and_validates(toy_pdb):

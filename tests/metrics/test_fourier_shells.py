@@ -7,6 +7,7 @@ import pytest
 from tests.metrics.signals import band_limited
 
 from flowem.metrics import (
+    curve_resolution,
     fourier_correlation,
     frc,
     frc_resolution,
@@ -80,3 +81,13 @@ def test_half_bit_threshold_curve():
     assert threshold_curve("1/7", counts) == pytest.approx(np.full(3, 1 / 7))
     with pytest.raises(ValueError, match="threshold"):
         threshold_curve("one-bit", counts)
+
+
+def test_curve_resolution_of_one_pair_is_its_frc_resolution():
+    a, b = noisy_pair((64, 64), 0.25, seed=3)
+    freq, curve = frc(a, b, 2.0)
+    for threshold in (0.5, 1 / 7):
+        assert curve_resolution(freq, curve, 2.0, threshold) == frc_resolution(a, b, 2.0, threshold)
+    assert curve_resolution(freq, np.ones_like(curve), 2.0) == 4.0  # never crosses: Nyquist
+    with pytest.raises(ValueError, match="ring counts"):
+        curve_resolution(freq, curve, 2.0, "half-bit")

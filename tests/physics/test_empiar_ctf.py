@@ -8,8 +8,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from flowem.data.preprocess import star_particles
-from flowem.io import read_mrc
+from flowem.io import read_mrc, star_particles
 from flowem.physics.ctf import Optics, aberration_phase, frequency_grid, linear_ctf
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "particles"

@@ -161,3 +161,21 @@ def test_binning_sum_keeps_counts_and_mean_keeps_radians():
 def test_mismatched_batch_is_rejected():
     with pytest.raises(ValueError, match="defocus"):
         operator(defocus=[1e4, 2e4, 3e4])(torch.zeros(2, 32, 32))
+
+
+def test_a_180_degree_phase_shift_inverts_the_weak_phase_contrast():
+    """A phase plate shifts the scattered wave (k > 0) against the unscattered beam: 180
+    degrees flips sin and cos of chi alike, so the linear image's contrast inverts exactly
+    (DC aside) and the full wave model's to first order in the phase."""
+    phase = 0.01 * torch.randn(2, 24, 24, generator=torch.Generator().manual_seed(0)).double()
+    plain = MicroscopeForward(Optics(), (24, 24), 2.0, 30.0, torch.tensor([15000.0, 9000.0]))
+    flipped = MicroscopeForward(
+        Optics(), (24, 24), 2.0, 30.0, torch.tensor([15000.0, 9000.0]), phase_shift_deg=180.0
+    )
+    phase = phase - phase.mean(dim=(-2, -1), keepdim=True)  # no DC: the plate leaves k = 0
+    alpha = plain.alpha
+    linear, linear_flipped = plain.weak_phase_counts(phase), flipped.weak_phase_counts(phase)
+    torch.testing.assert_close(linear_flipped - alpha, -(linear - alpha))
+    contrast, contrast_flipped = plain(phase) - alpha, flipped(phase) - alpha
+    error = (contrast_flipped + contrast).pow(2).mean().sqrt()
+    assert error < 0.05 * contrast.pow(2).mean().sqrt()

@@ -152,6 +152,19 @@ def test_mismatched_architecture_fails_with_a_clear_message(tmp_path, toy_stacks
     assert "block_out_channels (checkpoint [16, 32], config [8, 16])" in message
 
 
+def test_a_space_to_depth_prior_learns_and_reloads_with_its_stem(tmp_path, toy_stacks):
+    train_path, val_path = toy_stacks
+    network = {**TINY_NETWORK, "space_to_depth": 2}
+    params = {**QUICK, "network": network, "steps": 60, "batch_size": 16, "log_every": 10}
+    params |= {"checkpoint_every": 60}
+    assert train.main(train_argv(tmp_path, train_path, val_path, params)) == 0
+    log = pd.read_csv(tmp_path / "loss.csv")
+    assert log.train_loss.iloc[-1] < 0.7 * log.train_loss.iloc[0]
+    net, _, payload = load_prior_model(tmp_path / "ema.pt", torch.device("cpu"))
+    assert net.config.space_to_depth == 2 and payload["step"] == 60
+    assert net(torch.zeros(2, 1, 8, 8), torch.zeros(2)).shape == (2, 1, 8, 8)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,13 +16,16 @@ from tests.conftest import REPO, toy_pdb_text
 from flowem.config import load_config, load_schema, validate
 from flowem.errors import ConfigError
 
-# jobs of the default DAG: T20S and Hsp90 fetched, two priors, FlowDPS on the test and the
-# real particles with three baselines (two shards each), six restoration tasks, three SIP runs
+# jobs of the default DAG: T20S and Hsp90 fetched, two priors, FlowDPS on the test, the
+# mismatched test and the real particles with three baselines (two shards each), six
+# restoration tasks, three SIP runs
 JOBS = {
     "fetch_structure": 2,
     "check_structure": 1,
+    "deform_structure": 1,
     "simulate_phase_maps": 1,
     "simulate_particles": 1,
+    "simulate_mismatch": 1,
     "fetch_particles": 1,
     "preprocess_particles": 1,
     "fetch_em_volume": 1,
@@ -30,10 +33,10 @@ JOBS = {
     "train_prior": 2,
     "sample_prior": 2,
     "tune_retrieval": 4,
-    "flowdps": 4,
-    "gather_flowdps": 2,
-    "baseline": 6,
-    "evaluate_flowdps": 2,
+    "flowdps": 6,
+    "gather_flowdps": 3,
+    "baseline": 9,
+    "evaluate_flowdps": 3,
     "restore": 1,
     "sip_fit": 3,
     "report": 1,
@@ -73,7 +76,8 @@ def test_dry_run_of_each_config(tmp_path, configfile):
     shards = config["flowdps"]["shards"]
     # the dose curve adds one particle set per extra dose (the default dose is the test set)
     doses = len(set(config["evaluation"]["dose_sweep"]) - {config["particles"]["dose_e_per_a2"]})
-    sets = 2 + doses  # test, real and dose sets
+    sets = 3 + doses  # test, mismatch, real and dose sets
+    assert config["particles"]["mismatch"]["kind"] != "none"  # every shipped config has it
     expected = {
         **JOBS,
         "flowdps": sets * shards,
@@ -86,6 +90,24 @@ def test_dry_run_of_each_config(tmp_path, configfile):
     assert doses >= 1  # every shipped config draws the curve
     for rule, count in expected.items():
         assert counts.get(rule, 0) == count, proc.stdout
+
+
+def test_paper_smoke_dry_run_runs_every_rule_at_paper_sizes(tmp_path):
+    smoke = ("config/paper.yaml", "config/paper-smoke.yaml")
+    proc = snakemake("-n", "--cores", "1", "--configfile", *(str(REPO / f) for f in smoke),
+                     workdir=tmp_path)  # fmt: skip
+    counts = job_counts(proc.stdout)
+    assert all(counts.get(rule, 0) >= 1 for rule in RULES), proc.stdout
+    config = load_config(REPO / "config/config.yaml", *(REPO / f for f in smoke))
+    paper = load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
+    assert config["scale"] == "paper-smoke"
+    for kind in ("phase", "em"):  # the paper's networks, only steps and batches cut
+        assert config["prior"][kind]["train"]["network"] == paper["prior"][kind]["train"]["network"]
+    assert config["prior"]["phase"]["train"]["network"]["image_size"] == 64
+    assert config["prior"]["phase"]["train"]["network"]["space_to_depth"] == 1
+    assert config["prior"]["em"]["train"]["network"]["image_size"] == 128
+    assert config["em_patches"]["patch"] == 128 and config["phase_maps"]["bin_factor"] == 4
+    assert config["real_particles"]["size_px"] == 64
 
 
 def test_slurm_profile_dry_run_shows_resources(tmp_path):

@@ -189,6 +189,58 @@ rule simulate_dose:
         "--params {params.particles:q} --seed {params.seed} --log {log}"
 
 
+# The model mismatch: the training model deformed along its ANM normal modes (or another
+# structure), config particles.mismatch.
+rule deform_structure:
+    input:
+        unpack(mismatch_inputs),
+    output:
+        model=f"{RESULTS}/data/structure/mismatch/model.pdb",
+        summary=report(
+            f"{RESULTS}/data/structure/mismatch/summary.csv",
+            caption="../report/mismatch.rst",
+            category="Data",
+        ),
+    log:
+        f"{LOGS}/deform_structure.log",
+    benchmark:
+        f"{BENCH}/deform_structure.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        mismatch=mismatch_params(),
+        other=mismatch_other_option,
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem deform-structure --structure {input.model} {params.other} "
+        "--outdir {params.outdir} --params {params.mismatch:q} --seed {params.seed} --log {log}"
+
+
+# The test particles again (same poses, defoci and noise streams) from the mismatched
+# structure, with its own ground-truth phase: particle set `mismatch`.
+use rule simulate_dose as simulate_mismatch with:
+    input:
+        model=rules.deform_structure.output.model,
+        poses=rules.simulate_phase_maps.output.poses,
+    output:
+        counts=f"{RESULTS}/data/particles/mismatch/test_counts.mrcs",
+        truth=f"{RESULTS}/data/particles/mismatch/test_phase.mrcs",
+        table=f"{RESULTS}/data/particles/mismatch/test.csv",
+    log:
+        f"{LOGS}/simulate_mismatch.log",
+    benchmark:
+        f"{BENCH}/simulate_mismatch.tsv"
+    params:
+        particles=mismatch_particle_params,
+        outdir=output_folder,
+        seed=config["seed"],
+
+
 rule fetch_particles:
     output:
         stack=f"{CACHE}/{config['real_particles']['stack']}",
@@ -241,3 +293,40 @@ rule preprocess_particles:
         "python -m flowem preprocess-particles --stack {input.stack} --star {input.star} "
         "--outdir {params.outdir} --figure {output.figure} --threads {threads} "
         "--params {params.preprocess:q} --seed {params.seed} --log {log}"
+
+
+# Simulated particles at the real stack's optics against the real ones (background spectrum,
+# contrast): the check of the ice, envelope and detector settings of `particles`.
+rule calibrate_background:
+    input:
+        model=rules.check_structure.output.model,
+        stack=rules.fetch_particles.output.stack,
+        star=rules.fetch_particles.output.star,
+    output:
+        spectra=f"{RESULTS}/data/calibration/spectra.csv",
+        summary=f"{RESULTS}/data/calibration/summary.json",
+        figure=report(
+            f"{RESULTS}/data/calibration/figure.png",
+            caption="../report/calibration.rst",
+            category="Data",
+        ),
+    log:
+        f"{LOGS}/calibrate_background.log",
+    benchmark:
+        f"{BENCH}/calibrate_background.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        calibration=calibration_params(),
+        particles=particle_params(),
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem calibrate-background --structure {input.model} --stack {input.stack} "
+        "--star {input.star} --outdir {params.outdir} --figure {output.figure} "
+        "--params {params.calibration:q} --particles {params.particles:q} "
+        "--seed {params.seed} --log {log}"

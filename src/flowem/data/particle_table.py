@@ -17,6 +17,10 @@ OPTICS_COLUMNS = (
     "dose_e_per_a2",
 )
 
+#: optional per-particle CTF terms (RELION's rlnPhaseShift, rlnCtfBfactor, rlnCtfScalefactor),
+#: each with the value that leaves the CTF unchanged: what a table without the column means
+CTF_EXTRAS = {"phase_shift_deg": 0.0, "ctf_b_factor_a2": 0.0, "ctf_scale": 1.0}
+
 #: columns, in order; quaternions are NaN for real particles (pose unknown)
 COLUMNS = (
     "split",
@@ -25,6 +29,7 @@ COLUMNS = (
     "image_name",
     "seed",
     *OPTICS_COLUMNS,
+    *CTF_EXTRAS,
     "alpha",
     "quat_x",
     "quat_y",
@@ -34,10 +39,13 @@ COLUMNS = (
 
 
 def particle_table(**columns) -> pd.DataFrame:
-    """Build the table from column arrays / scalars; missing quaternions become NaN."""
+    """Build the table from column arrays / scalars; missing quaternions become NaN, missing
+    :data:`CTF_EXTRAS` their neutral value."""
     count = len(columns["defocus_u_a"])
     for name in ("quat_x", "quat_y", "quat_z", "quat_w"):
         columns.setdefault(name, np.full(count, np.nan))
+    for name, neutral in CTF_EXTRAS.items():
+        columns.setdefault(name, neutral)
     columns.setdefault("index", np.arange(count))
     missing = [c for c in COLUMNS if c not in columns]
     if missing:

@@ -7,6 +7,14 @@ binned by summing counts (``resolution: full``; the forward model used later wor
 binned size, a deliberate mismatch). ``resolution: matched`` simulates directly from the
 binned phase map at the working pixel size.
 
+Realistic specimen and detector (each a switch, all on by default; off: the vacuum model,
+bit for bit): the maps are of the excess potential over the displaced ice (``solvent``, a
+``phase_maps`` key), a Gaussian random field of ice phase is added to the exit wave on the
+operator's periodic padded grid (``ice_background``; :mod:`flowem.physics.ice`), the envelope
+``b_envelope_a2`` damps the transfer function, and the counting detector's MTF filters the
+expected counts before Poisson sampling (``detector_mtf``; :mod:`flowem.physics.detector`).
+The ice values were calibrated with ``flowem calibrate-background``.
+
 Outputs per split in ``--outdir``: ``{split}_counts.mrcs`` (counts), ``{split}_phase.mrcs``
 (ground-truth binned phase, radians), ``{split}.csv`` (particle table) and ``config.json``.
 """
@@ -31,7 +39,9 @@ from flowem.errors import ConfigError, InputFileError
 from flowem.io import read_table, write_mrc, write_table
 from flowem.physics.binning import bin_mean, bin_sum
 from flowem.physics.ctf import Optics
+from flowem.physics.detector import apply_mtf
 from flowem.physics.forward import MicroscopeForward
+from flowem.physics.ice import IceBackground
 from flowem.physics.phase import PhaseMapSimulator
 from flowem.runtime import pick_device, rng, setup_logging, torch_generator, write_run_config
 
@@ -49,9 +59,15 @@ DEFAULTS: dict[str, Any] = {
     "astigmatism_max_a": 0.0,
     "cs_mm": 2.7,
     "amplitude_contrast": 0.07,
-    "b_envelope_a2": 0.0,
+    "b_envelope_a2": 100.0,
     "aperture_inv_a": None,
     "forward_pad_factor": 2.0,
+    "ice_background": True,
+    "ice_phase_std_rad": 0.03,
+    "ice_correlation_a": 400.0,
+    "ice_spectrum_exponent": 2.0,
+    "detector_mtf": True,
+    "detector_mtf_sigma_nyquist": 1.5,
     "device": "cpu",
 }
 
@@ -65,6 +81,53 @@ def optics_from(params: dict[str, Any]) -> Optics:
         b_envelope_a2=float(params["b_envelope_a2"]),
         aperture_inv_a=None if aperture is None else float(aperture),
     )
+
+
+def ice_from(params: dict[str, Any]) -> IceBackground | None:
+    """The ice phase field of ``params``, or None when ``ice_background`` is off."""
+    if not params["ice_background"]:
+        return None
+    return IceBackground(
+        std_rad=float(params["ice_phase_std_rad"]),
+        correlation_a=float(params["ice_correlation_a"]),
+        exponent=float(params["ice_spectrum_exponent"]),
+    )
+
+
+def expected_counts(
+    operator: MicroscopeForward,
+    phase: torch.Tensor,
+    defocus: tuple,
+    params: dict[str, Any],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Expected counts of ``phase`` (B, H, W) in ice seen by the detector (cropped to H, W).
+
+    The particle is zero-padded to ``operator``'s FFT grid, the ice field drawn on that
+    periodic grid is added to its phase, the exit wave passes the same transfer function
+    (``defocus``: the operator's) and the counting detector's MTF filters the intensity
+    (see :mod:`flowem.physics.ice` and :mod:`flowem.physics.detector`).
+    """
+    height, width = operator.image_shape
+    grid = operator.padded_shape
+    padded = torch.nn.functional.pad(phase, (0, grid[1] - width, 0, grid[0] - height))
+    ice = ice_from(params)
+    if ice is not None:
+        background = ice.sample(grid, operator.pixel_size_a, generator, count=len(phase))
+        padded = padded + background.to(padded)
+    periodic = MicroscopeForward(
+        operator.optics,
+        grid,
+        operator.pixel_size_a,
+        operator.dose_e_per_a2,
+        *defocus,
+        pad_factor=1.0,
+    ).to(phase.device)
+    counts = periodic(padded)
+    if params["detector_mtf"]:
+        sigma = float(params["detector_mtf_sigma_nyquist"])
+        counts = apply_mtf(counts, operator.pixel_size_a, sigma).clamp_min(0.0)
+    return counts[..., :height, :width]
 
 
 def draw_defocus(seed: int, split_code: int, index: int, params: dict[str, Any]) -> tuple:
@@ -99,7 +162,11 @@ def simulate_particle(
             *defocus,
             pad_factor=float(params["forward_pad_factor"]),
         ).to(source.device)
-        counts = operator.sample(source, generator)
+        if params["ice_background"] or params["detector_mtf"]:
+            expected = expected_counts(operator, source, defocus, params, generator)
+            counts = torch.poisson(expected, generator)
+        else:  # the vacuum model, bit-identical to the plain operator
+            counts = operator.sample(source, generator)
         if not matched:
             counts = bin_sum(counts, geometry.bin_factor)
     return counts[0], phase[0]
@@ -142,8 +209,8 @@ def run(params: dict[str, Any], structure: str | Path, poses: str | Path, seed: 
     """Measurements of every split in ``params["splits"]`` at the poses of ``poses``."""
     rows_of = {split: _poses(Path(poses), split) for split in params["splits"]}
     geometry = phase_maps.geometry_from(params)
-    simulator = PhaseMapSimulator(
-        phase_maps.load_atoms(structure, params), geometry, pick_device(params["device"])
+    simulator = phase_maps.make_simulator(
+        phase_maps.load_atoms(structure, params), params, pick_device(params["device"])
     )
     working_pixel = geometry.working_pixel_size_a
     results = {}
@@ -173,6 +240,7 @@ def run(params: dict[str, Any], structure: str | Path, poses: str | Path, seed: 
             pixel_size_a=working_pixel,
             dose_e_per_a2=params["dose_e_per_a2"],
             alpha=params["dose_e_per_a2"] * working_pixel**2,
+            ctf_b_factor_a2=params["b_envelope_a2"],  # the envelope, as RELION records it
             **{q: rows[q].to_numpy() for q in ("quat_x", "quat_y", "quat_z", "quat_w")},
         )
         shape = (0, geometry.working_size_px, geometry.working_size_px)

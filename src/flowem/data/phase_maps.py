@@ -28,6 +28,7 @@ from flowem.physics.atoms import ScatteringAtoms, atoms_from_structure
 from flowem.physics.phase import PhaseMapGeometry, PhaseMapSimulator
 from flowem.physics.potential import narrowest_sigma_px
 from flowem.physics.rotations import random_rotations
+from flowem.physics.solvent import ice_mean_potential_v
 from flowem.runtime import pick_device, rng, setup_logging, write_run_config
 
 log = logging.getLogger("flowem")
@@ -39,7 +40,7 @@ SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "heldout": 3}
 DEFAULTS: dict[str, Any] = {
     "n_train": 2000,
     "n_val": 16,
-    "n_test": 32,
+    "n_test": 128,
     "n_heldout": 256,
     "size_px": 256,
     "pixel_size_a": 1.31,
@@ -48,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "b_factor_a2": 50.0,
     "hydrogens": False,
     "waters": False,
+    "solvent": True,
     "pad_factor": 2.0,
     "interpolation_order": 3,
     "batch_size": 64,
@@ -63,6 +65,7 @@ GEOMETRY_KEYS = (
     "b_factor_a2",
     "hydrogens",
     "waters",
+    "solvent",
     "pad_factor",
     "interpolation_order",
 )
@@ -94,6 +97,14 @@ def load_atoms(path: str | Path, params: dict[str, Any]) -> ScatteringAtoms:
         waters=bool(params["waters"]),
         source=path,
     )
+
+
+def make_simulator(
+    atoms: ScatteringAtoms, params: dict[str, Any], device: str | torch.device = "cpu"
+) -> PhaseMapSimulator:
+    """The maps' simulator; ``solvent``: of the excess potential over the displaced ice."""
+    ice_v = ice_mean_potential_v() if params["solvent"] else 0.0
+    return PhaseMapSimulator(atoms, geometry_from(params), device, ice_potential_v=ice_v)
 
 
 def split_rotations(seed: int, split: str, count: int):
@@ -169,7 +180,7 @@ def run(params: dict[str, Any], structure: str | Path, seed: int) -> PhaseMaps:
             geometry.size_px * geometry.pixel_size_a,
         )
     start = time.perf_counter()
-    simulator = PhaseMapSimulator(atoms, geometry, pick_device(params["device"]))
+    simulator = make_simulator(atoms, params, pick_device(params["device"]))
     log.info(
         "%d atoms, potential FFT %d^3, set up in %.1f s",
         atoms.n_atoms,

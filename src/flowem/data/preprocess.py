@@ -1,9 +1,13 @@
 """Command ``preprocess-particles``: a real particle stack + RELION STAR -> working-size counts.
 
-Per particle: CTF parameters and pixel size from the STAR file (``rlnImagePixelSize``, or
-``rlnDetectorPixelSize`` [um] * 1e4 / ``rlnMagnification``; RELION 3.1 optics groups merged),
-downsampling to ``pixel_size_a`` by Fourier cropping (any factor) or binning (integer factor),
-centre crop / zero-pad to ``size_px``, then the intensity normalisation:
+Per particle: CTF parameters, pixel size and origin from the STAR file (any RELION 3.0 or 3.1
+file, see :func:`flowem.io.star_particles`; RELION 3.1 optics groups merged into each row);
+the image from ``--stack``, or else from the file that ``rlnImageName`` (``index@file``) names,
+relative to the STAR file's folder; re-centring on the origin (sub-pixel) and resampling to
+exactly ``pixel_size_a`` (``fourier``: band-limited interpolation at any ratio; ``bin``: an
+integer factor, within 0.001 A), cropped to ``size_px``, then the intensity normalisation
+(where the particle's box is smaller than ``size_px``, the counts are centred in it and padded
+with ``alpha``; the solvent statistics come from the particle's own pixels only):
 
 1. ``z = (image - mean_bg) / std_bg`` with the mean and standard deviation of the pixels
    outside the disc of radius ``background_radius`` * size/2 (the solvent);
@@ -15,7 +19,8 @@ centre crop / zero-pad to ``size_px``, then the intensity normalisation:
    brighter than its solvent. The mirror's EMPIAR-10076 stack has dark particles.
 
 Outputs in ``--outdir``: ``counts.mrcs``, ``particles.csv`` (the simulated particles' table
-format) and ``config.json``.
+format, with the achieved pixel size and RELION's ``rlnPhaseShift``, ``rlnCtfBfactor`` and
+``rlnCtfScalefactor`` where given) and ``config.json``.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from scipy import ndimage
 from flowem.command import command_parser, guarded, parse
 from flowem.data.params import require_positive, resolve_params
 from flowem.data.particle_table import particle_table
-from flowem.errors import ConfigError, InputFileError
-from flowem.io import read_mrc, read_star, require_columns, write_mrc, write_table
+from flowem.data.relion import RELION_CTF_EXTRAS, checked_particles, particle_images
+from flowem.errors import ConfigError
+from flowem.io import write_mrc, write_table
 from flowem.physics.boxes import centre_crop_or_pad
 from flowem.runtime import setup_logging, write_run_config
 
@@ -49,103 +55,97 @@ DEFAULTS: dict[str, Any] = {
     "max_particles": None,
 }
 
-CTF_COLUMNS = (
-    "rlnDefocusU",
-    "rlnDefocusV",
-    "rlnDefocusAngle",
-    "rlnVoltage",
-    "rlnSphericalAberration",
-    "rlnAmplitudeContrast",
-)
+#: how far (A) the achieved pixel size may lie from ``pixel_size_a`` (the prior's)
+PIXEL_TOLERANCE_A = 1e-3
 
 
-def star_particles(path: Path) -> pd.DataFrame:
-    """Particle rows with optics columns merged in and ``pixel_size_a`` computed."""
-    blocks = read_star(path)
-    if "particles" not in blocks:
-        raise InputFileError(path, "STAR file has no particles block")
-    particles = blocks["particles"].copy()
-    optics = blocks.get("optics")
-    if optics is not None and "rlnOpticsGroup" in particles and "rlnOpticsGroup" in optics:
-        extra = [c for c in optics.columns if c not in particles.columns or c == "rlnOpticsGroup"]
-        particles = particles.merge(optics[extra], on="rlnOpticsGroup", how="left")
-    require_columns(particles, ("rlnImageName", *CTF_COLUMNS), path, "particles")
-    if "rlnImagePixelSize" in particles:
-        pixel = particles["rlnImagePixelSize"].astype(float)
-    elif {"rlnDetectorPixelSize", "rlnMagnification"} <= set(particles.columns):
-        pixel = (
-            particles["rlnDetectorPixelSize"].astype(float)
-            * 1e4
-            / particles["rlnMagnification"].astype(float)
-        )
-    else:
-        raise InputFileError(
-            path,
-            "STAR file gives no pixel size (rlnImagePixelSize, or "
-            "rlnDetectorPixelSize and rlnMagnification)",
-        )
-    particles["pixel_size_a"] = pixel
-    numeric = particles[[*CTF_COLUMNS, "pixel_size_a"]].astype(float).to_numpy()
-    if not np.isfinite(numeric).all() or (particles["pixel_size_a"] <= 0).any():
-        raise InputFileError(path, "non-finite CTF values or non-positive pixel size")
-    return particles
+def fourier_resample(
+    image: np.ndarray, step_px: float, size: int, centre_px: tuple[float, float] | None = None
+) -> np.ndarray:
+    """A square image's band-limited interpolant on a ``size x size`` grid of spacing
+    ``step_px`` input pixels whose pixel ``size // 2`` lies at ``centre_px`` ((y, x); default
+    the box centre ``n // 2``), frequencies above the new Nyquist ``1 / (2 step_px)`` removed.
+
+    Downsampling by any real factor (exact pixel size), sub-pixel re-centring and cropping in
+    one step: a matrix DFT, the mean kept. The image wraps around, as in any Fourier shift.
+    A pair of frequencies at the new Nyquist (within 1e-6 cycles/px) counts half each, so an
+    integer factor gives what cropping the spectrum gives.
+    """
+    n = image.shape[-1]
+    centre_px = (n // 2, n // 2) if centre_px is None else centre_px
+    freq = np.fft.fftfreq(n)
+    distance = np.abs(freq) - 0.5 / step_px
+    weight = (distance < -1e-6) + 0.5 * (np.abs(distance) <= 1e-6)
+    if n % 2 == 0:  # the input's own Nyquist has no partner: it is the whole pair
+        weight[n // 2] = weight[n // 2] > 0
+    keep = weight > 0
+    offsets = (np.arange(size) - size // 2) * step_px
+    basis_y, basis_x = (
+        np.exp(2j * np.pi * np.outer(centre + offsets, freq[keep])) * weight[keep] / n
+        for centre in centre_px
+    )
+    return (basis_y @ np.fft.fft2(image)[np.ix_(keep, keep)] @ basis_x.T).real
 
 
-def stack_indices(names: pd.Series, stack_path: Path, count: int, star_path: Path) -> np.ndarray:
-    """0-based stack positions from ``rlnImageName`` ('N@file'); checks against the stack."""
-    if len(names) != count:
-        raise InputFileError(
-            star_path, f"{len(names)} particles in the STAR file but {count} images in {stack_path}"
-        )
-    try:
-        index = np.array([int(str(name).split("@")[0]) - 1 for name in names])
-    except ValueError as exc:
-        raise InputFileError(star_path, f"unreadable rlnImageName ({exc})") from exc
-    if index.min() < 0 or index.max() >= count:
-        raise InputFileError(star_path, f"rlnImageName refers to images outside 1..{count}")
-    return index
-
-
-def fourier_crop(image: np.ndarray, new_size: int) -> np.ndarray:
-    """Resample a square image to ``new_size`` by cropping its centred spectrum (mean kept)."""
-    size = image.shape[-1]
-    spectrum = np.fft.fftshift(np.fft.fft2(image))
-    lo = size // 2 - new_size // 2
-    cropped = spectrum[lo : lo + new_size, lo : lo + new_size]
-    return np.fft.ifft2(np.fft.ifftshift(cropped)).real * (new_size / size) ** 2
-
-
-def downsample(image: np.ndarray, pixel_a: float, target_a: float, method: str) -> tuple:
-    """``(image, actual_pixel_a)`` resampled to about ``target_a`` per pixel."""
-    size = image.shape[-1]
+def downsample(
+    image: np.ndarray,
+    pixel_a: float,
+    target_a: float,
+    method: str,
+    size: int,
+    centre_px: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, float]:
+    """``(image, its pixel size)``: the particle centred on ``centre_px`` ((y, x) input pixels;
+    default the box centre) at ``target_a`` per pixel (exactly for ``fourier``, by an integer
+    factor within :data:`PIXEL_TOLERANCE_A` for ``bin``), cropped to at most ``size`` pixels:
+    fewer where the particle's box is smaller (with the parity of ``size``, for ``fourier``).
+    """
+    n = image.shape[-1]
     if method == "bin":
         factor = round(target_a / pixel_a)
-        if factor < 1 or abs(factor * pixel_a - target_a) > 0.01 * target_a or size % factor:
+        if factor < 1 or abs(factor * pixel_a - target_a) > PIXEL_TOLERANCE_A or n % factor:
             raise ConfigError(
                 f"{STAGE}: binning needs an integer factor dividing the box; "
                 f"{target_a} / {pixel_a} A is not one (use downsample: fourier)"
             )
-        binned = image.reshape(size // factor, factor, size // factor, factor).mean(axis=(1, 3))
-        return binned, pixel_a * factor
-    new_size = 2 * round(size * pixel_a / target_a / 2)
-    if new_size > size:
+        if centre_px is not None:
+            image = fourier_resample(image, 1.0, n, centre_px)
+        binned = image.reshape(n // factor, factor, n // factor, factor).mean(axis=(1, 3))
+        return centre_crop_or_pad(binned, size, pad=False), pixel_a * factor
+    if target_a < pixel_a - PIXEL_TOLERANCE_A:
         raise ConfigError(
             f"{STAGE}: target pixel {target_a} A is finer than the data ({pixel_a} A)"
         )
-    return fourier_crop(image, new_size), size * pixel_a / new_size
+    step = target_a / pixel_a
+    inside = min(size, int(n / step + 1e-6))  # samples within the particle's box
+    inside -= (size - inside) % 2  # same parity as the box: its centre stays on size // 2
+    return fourier_resample(image, step, inside, centre_px), target_a
 
 
-def normalise_to_counts(image: np.ndarray, alpha: float, invert: bool, radius: float) -> np.ndarray:
-    """Solvent-standardised image mapped to Poisson-like counts (see the module docstring)."""
+def normalise_to_counts(
+    image: np.ndarray, alpha: float, invert: bool, radius: float, box_px: int | None = None
+) -> np.ndarray:
+    """Solvent-standardised image mapped to Poisson-like counts (see the module docstring),
+    centred in a ``box_px`` box (default: its own size) padded with ``alpha``.
+
+    The solvent is the image outside the disc of radius ``radius * box_px / 2`` (outside
+    ``radius * size / 2`` when the image lies wholly inside that disc): never the padding.
+    """
     size = image.shape[-1]
+    box = size if box_px is None else box_px
     yy, xx = np.indices(image.shape) - (size - 1) / 2
-    solvent = np.hypot(yy, xx) > radius * size / 2
+    distance = np.hypot(yy, xx)
+    solvent = distance > radius * box / 2
+    if not solvent.any():
+        solvent = distance > radius * size / 2
     mean, std = image[solvent].mean(), image[solvent].std()
     if not std > 0:
         raise FloatingPointError("solvent region has zero variance")
     z = (image - mean) / std
     sign = -1.0 if invert else 1.0
-    return np.clip(alpha + sign * math.sqrt(alpha) * z, 0.0, None)
+    counts = np.clip(alpha + sign * math.sqrt(alpha) * z, 0.0, None)
+    before = (box - size) // 2
+    return np.pad(counts, (before, box - size - before), constant_values=alpha)
 
 
 def particles_are_bright(stack: np.ndarray, radius: float) -> bool:
@@ -168,36 +168,30 @@ def _check(params: dict[str, Any]) -> None:
         raise ConfigError(f"{STAGE}: background_radius must be < sqrt(2)")
 
 
-def run(params: dict[str, Any], stack_path: Path, star_path: Path) -> tuple:
+def run(params: dict[str, Any], stack_path: Path | None, star_path: Path) -> tuple:
     """``(counts (N, s, s) float32, particle table, contrast inverted)``; raises before anything
     is written."""
-    particles = star_particles(star_path)
-    stack, _ = read_mrc(stack_path)  # header pixel size is often unset: the STAR's is used
-    stack = stack[None] if stack.ndim == 2 else stack
-    if stack.ndim != 3 or stack.shape[1] != stack.shape[2]:
-        raise InputFileError(stack_path, f"expected a stack of square images, got {stack.shape}")
-    index = stack_indices(particles["rlnImageName"], stack_path, len(stack), star_path)
+    particles = checked_particles(star_path)
     if params["max_particles"] is not None:
-        particles, index = (
-            particles.iloc[: int(params["max_particles"])],
-            index[: int(params["max_particles"])],
-        )
+        particles = particles.iloc[: int(params["max_particles"])]
+    stack = particle_images(particles["rlnImageName"], stack_path, star_path)
     invert = params["invert_contrast"]
     if invert == "auto":
-        invert = particles_are_bright(stack[index], float(params["background_radius"]))
-    counts, pixels = [], []
-    for i, row in zip(index, particles.itertuples(index=False), strict=True):
+        invert = particles_are_bright(stack, float(params["background_radius"]))
+    counts, pixels, radius = [], [], float(params["background_radius"])
+    for image, row in zip(stack, particles.itertuples(index=False), strict=True):
+        centre = image.shape[-1] // 2
+        shifted = row.origin_x_px != 0 or row.origin_y_px != 0
         image, pixel = downsample(
-            stack[i].astype(np.float64),
+            image.astype(np.float64),
             float(row.pixel_size_a),
             float(params["pixel_size_a"]),
             params["downsample"],
+            int(params["size_px"]),
+            (centre - row.origin_y_px, centre - row.origin_x_px) if shifted else None,
         )
-        image = centre_crop_or_pad(image, int(params["size_px"]))
         alpha = params["dose_e_per_a2"] * pixel**2
-        counts.append(
-            normalise_to_counts(image, alpha, bool(invert), float(params["background_radius"]))
-        )
+        counts.append(normalise_to_counts(image, alpha, bool(invert), radius, params["size_px"]))
         pixels.append(pixel)
     pixels = np.asarray(pixels)
     table = particle_table(
@@ -214,6 +208,11 @@ def run(params: dict[str, Any], stack_path: Path, star_path: Path) -> tuple:
         pixel_size_a=pixels,
         dose_e_per_a2=float(params["dose_e_per_a2"]),
         alpha=params["dose_e_per_a2"] * pixels**2,
+        **{
+            column: particles[relion].astype(float).to_numpy()
+            for relion, column in RELION_CTF_EXTRAS.items()
+            if relion in particles
+        },
     )
     return np.stack(counts).astype(np.float32), table, bool(invert)
 
@@ -233,14 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = command_parser(
         "flowem preprocess-particles", __doc__, outdir="output folder", threads=True
     )
-    parser.add_argument("--stack", required=True, help="MRC particle stack")
+    parser.add_argument(
+        "--stack",
+        default=None,
+        help="MRC particle stack (default: the files rlnImageName names, beside the STAR file)",
+    )
     parser.add_argument("--star", required=True, help="RELION STAR file of the stack")
     parser.add_argument("--figure", default=None, help="optional montage (PNG)")
     args, params = parse(parser, argv, DEFAULTS)
     params = resolve_params(params, DEFAULTS, STAGE)
     _check(params)
     log = setup_logging(args.log)
-    counts, table, inverted = run(params, Path(args.stack), Path(args.star))
+    stack = None if args.stack is None else Path(args.stack)
+    counts, table, inverted = run(params, stack, Path(args.star))
     log.info("contrast inverted: %s", inverted)
     outdir = Path(args.outdir)
     write(counts, table, params["source"], outdir, args.figure)
@@ -250,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             "stage": STAGE,
             "seed": args.seed,
             "params": params,
-            "stack": str(args.stack),
+            "stack": args.stack,
             "star": str(args.star),
             "contrast_inverted": inverted,
         },

@@ -3,9 +3,15 @@
 The measured intensity is blind to a constant phase, so each reconstruction first gets the
 constant offset that best matches the truth (least squares). Then per particle: PSNR and SSIM
 (``data_range`` = the truth's range), FRC resolution at 0.5 and 1/7 (A), Poisson deviance per
-pixel; per method the mean with a 95% interval; the per-particle PSNR win rate of FlowDPS
-against each baseline with a Wilson 95% interval; and the calibration of the posterior std
-(correlation with the absolute error). Writes ``metrics.json``, ``particles.csv`` and figures.
+pixel; per method the mean with a Student-t 95% interval over particles. FlowDPS against each
+baseline, paired by particle, for every metric: the mean difference (FlowDPS - baseline) with a
+Student-t 95% interval of the per-particle differences, and the win rate with its Wilson 95%
+interval (``wilson_low`` > 0.5: FlowDPS wins on most particles at 95% confidence). FRC
+resolutions twice: the mean of per-particle resolutions (t interval; a particle resolved up to
+Nyquist counts as Nyquist, a bound), and the resolution of the mean FRC curve with a
+percentile bootstrap interval over particles. Also the calibration of the posterior std
+(correlation with the absolute error). Writes ``metrics.json``, ``particles.csv``,
+``comparison.csv`` (the paired table) and figures.
 """
 
 from __future__ import annotations
@@ -19,22 +25,25 @@ import pandas as pd
 
 from flowem.command import command_parser, guarded, parse
 from flowem.errors import InputFileError
-from flowem.flowdps.figures import plot_frc_curves, plot_reconstructions
+from flowem.flowdps.figures import plot_comparison, plot_frc_curves, plot_reconstructions
 from flowem.flowdps.particles import load_particles
 from flowem.io import read_mrc, read_table, write_json, write_table
 from flowem.metrics import (
+    bootstrap_interval,
+    curve_resolution,
     decorrelation_resolution,
     frc,
     frc_resolution,
+    paired_difference,
     psnr,
     ssim,
     summarize,
     win_rate,
 )
-from flowem.runtime import setup_logging, write_run_config
+from flowem.runtime import rng, setup_logging, write_run_config
 
 #: the ``evaluation`` section's keys this command reads, and the prior's molecule (the rule's)
-DEFAULTS = {"figure_particles": 6, "prior_molecule": None}
+DEFAULTS = {"figure_particles": 6, "bootstrap_resamples": 1000, "prior_molecule": None}
 METRICS = ("psnr", "ssim", "frc05_A", "frc0143_A", "deviance")
 HIGHER_IS_BETTER = {
     "psnr": True,
@@ -43,6 +52,8 @@ HIGHER_IS_BETTER = {
     "frc0143_A": False,
     "deviance": False,
 }
+#: FRC thresholds of the mean-curve resolutions
+FRC_THRESHOLDS = {"frc05_A": 0.5, "frc0143_A": 1 / 7}
 
 
 def remove_offset(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -98,7 +109,7 @@ def evaluate(truth, methods, pixel_size_a) -> pd.DataFrame:
 
 
 def summarise(per_particle: pd.DataFrame, reference: str = "flowdps") -> dict:
-    methods, wins = {}, {}
+    methods = {}
     for name, group in per_particle.groupby("method", sort=False):
         ok = group[group.status == "ok"]
         if len(ok):
@@ -110,24 +121,99 @@ def summarise(per_particle: pd.DataFrame, reference: str = "flowdps") -> dict:
             methods[name]["ci"] = {m: [float("nan")] * 2 for m in METRICS}
         methods[name]["n"] = len(ok)
         methods[name]["failed"] = int(len(group) - len(ok))
-    if reference in methods:
-        ref = per_particle[per_particle.method == reference].set_index("index")
-        for name in methods:
-            if name == reference:
-                continue
-            other = per_particle[per_particle.method == name].set_index("index")
-            # a failed particle (no PSNR) loses against any result; both failed is no win
-            result = win_rate(
-                ref.psnr.fillna(-np.inf), other.psnr.reindex(ref.index).fillna(-np.inf)
-            )
-            wins[name] = {
-                "k": result.wins,
-                "n": result.n,
-                "rate": result.rate,
-                "ci_low": result.ci_low,
-                "ci_high": result.ci_high,
+    paired = paired_comparison(per_particle, reference) if reference in methods else {}
+    wins = {
+        name: {
+            "k": rows["psnr"]["wins"],
+            "n": rows["psnr"]["n"],
+            "rate": rows["psnr"]["win_rate"],
+            "ci_low": rows["psnr"]["wilson_low"],
+            "ci_high": rows["psnr"]["wilson_high"],
+        }
+        for name, rows in paired.items()
+    }
+    wilson_low = {
+        name: {metric: row["wilson_low"] for metric, row in rows.items()}
+        for name, rows in paired.items()
+    }
+    return {
+        "methods": methods,
+        "win_rate": wins,
+        "paired": paired,
+        "win_rate_wilson_low": wilson_low,
+    }
+
+
+def paired_comparison(per_particle: pd.DataFrame, reference: str = "flowdps") -> dict:
+    """``{baseline: {metric: row}}``: ``reference`` against each other method, per particle.
+
+    The mean difference (``reference - baseline``, so positive PSNR and negative FRC-in-A
+    favour the reference) and its Student-t 95% interval use the particles where both
+    succeeded; the win rate and its Wilson 95% interval use every particle, a failed particle
+    losing against any result (both failed: no win).
+    """
+    ref = per_particle[per_particle.method == reference].set_index("index")
+    out = {}
+    for name in per_particle.method.unique():
+        if name == reference:
+            continue
+        other = per_particle[per_particle.method == name].set_index("index").reindex(ref.index)
+        out[name] = {}
+        for metric in METRICS:
+            higher = HIGHER_IS_BETTER[metric]
+            a = ref[metric].where(ref.status == "ok")
+            b = other[metric].where(other.status == "ok")
+            worst = -np.inf if higher else np.inf
+            wins = win_rate(a.fillna(worst), b.fillna(worst), higher_is_better=higher)
+            both = (a.notna() & b.notna()).to_numpy()
+            if both.sum() >= 2:
+                diff = paired_difference(a[both], b[both])
+                mean, low, high = diff.mean, diff.ci_low, diff.ci_high
+            else:
+                mean = low = high = float("nan")
+            out[name][metric] = {
+                "mean_difference": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "n_paired": int(both.sum()),
+                "wins": wins.wins,
+                "n": wins.n,
+                "win_rate": wins.rate,
+                "wilson_low": wins.ci_low,
+                "wilson_high": wins.ci_high,
             }
-    return {"methods": methods, "win_rate": wins}
+    return out
+
+
+def comparison_table(paired: dict) -> pd.DataFrame:
+    """The paired comparison as one row per (baseline, metric)."""
+    rows = [
+        {"baseline": name, "metric": metric, **row}
+        for name, metrics in paired.items()
+        for metric, row in metrics.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def mean_curve_resolutions(
+    curves: list, pixel_size_a: float, generator: np.random.Generator, resamples: int
+) -> dict[str, float]:
+    """Resolutions (A) of the mean of per-particle FRC ``curves`` (``(frequencies, curve)``
+    pairs), each with a percentile bootstrap 95% interval over particles."""
+    frequencies = curves[0][0]
+    stack = np.stack([curve for _, curve in curves])
+    out: dict[str, float] = {"n": len(stack)}
+    for key, threshold in FRC_THRESHOLDS.items():
+
+        def resolution(index: np.ndarray, threshold: float = threshold) -> float:
+            mean = np.nanmean(stack[index], axis=0)
+            return curve_resolution(frequencies, mean, pixel_size_a, threshold)
+
+        out[key] = resolution(np.arange(len(stack)))
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = bootstrap_interval(
+            resolution, len(stack), generator, resamples
+        )
+    return out
 
 
 def no_reference(methods: dict, pixel_size_a: float) -> dict:
@@ -173,10 +259,15 @@ class Evaluation:
 
 
 def run(
-    params: dict[str, Any], counts: str, table: str, truth: str | None, methods: list[str]
+    params: dict[str, Any],
+    counts: str,
+    table: str,
+    truth: str | None,
+    methods: list[str],
+    seed: int = 0,
 ) -> Evaluation:
     """Compare the ``methods`` (``name=result folder``) on the particles ``counts``/``table``,
-    against ``truth`` where known, else without a reference."""
+    against ``truth`` where known, else without a reference (``seed``: the bootstrap's)."""
     particles = load_particles(counts, table, truth)
     results = {name: (phase, rows) for name, phase, rows in map(read_method, methods)}
     if particles.truth is None:
@@ -207,9 +298,22 @@ def run(
         std = read_mrc(Path(flow_dir) / "std.mrcs")[0]
         metrics["calibration"] = calibration(particles.truth, results["flowdps"][0], std)
     aligned = {n: remove_offset(p, particles.truth) for n, (p, _) in results.items()}
+    pixel = particles.pixel_size_a
+    ok = {n: (rows.status == "ok").to_numpy() for n, (_, rows) in results.items()}
     curves = {
-        n: [frc(particles.truth[i], a[i], particles.pixel_size_a) for i in range(len(a))]
+        n: [frc(particles.truth[i], a[i], pixel) for i in range(len(a)) if ok[n][i]]
         for n, a in aligned.items()
+    }
+    curves = {n: c for n, c in curves.items() if c}
+    resamples = int(params.get("bootstrap_resamples", DEFAULTS["bootstrap_resamples"]))
+    metrics["frc_mean_curve"] = {
+        n: mean_curve_resolutions(c, pixel, rng(seed), resamples) for n, c in curves.items()
+    }
+    metrics["intervals"] = {
+        "methods": "Student-t 95% of the mean over particles",
+        "paired": "Student-t 95% of the mean per-particle difference (FlowDPS - baseline)",
+        "win_rate": "Wilson 95% over particles (ties and failures are not wins)",
+        "frc_mean_curve": f"percentile bootstrap 95% over particles ({resamples} resamples)",
     }
     return Evaluation(
         metrics, per_particle, particles.counts, aligned, particles.truth, std, curves
@@ -227,8 +331,11 @@ def write(result: Evaluation, outdir: Path, figure_particles: int) -> None:
         result.std,
         count=figure_particles,
     )
-    if result.curves is not None:
+    if result.curves:
         plot_frc_curves(outdir / "frc.png", result.curves)
+    if result.metrics.get("paired"):
+        write_table(outdir / "comparison.csv", comparison_table(result.metrics["paired"]))
+        plot_comparison(outdir / "comparison.png", result.metrics["paired"])
 
 
 @guarded
@@ -240,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", action="append", required=True, help="name=result folder")
     args, params = parse(parser, argv, DEFAULTS)
     log = setup_logging(args.log)
-    result = run(params, args.counts, args.table, args.truth, args.method)
+    result = run(params, args.counts, args.table, args.truth, args.method, args.seed)
     outdir = Path(args.outdir)
     write(result, outdir, params.get("figure_particles", DEFAULTS["figure_particles"]))
     write_run_config(

@@ -62,3 +62,32 @@ def plot_frc_curves(path, curves: dict) -> Path:
     ax.legend(fontsize=8)
     ax.set_title("Fourier ring correlation (mean over test particles)")
     return save_figure(fig, path)
+
+
+def plot_comparison(path, paired: dict) -> Path:
+    """FlowDPS against each baseline: per metric the per-particle win rate with its Wilson
+    95% interval (the dashed line at 0.5 is a tie; a lower bound above it is a clear win)."""
+    names = list(paired)
+    metrics = list(next(iter(paired.values())))
+    fig, ax = plt.subplots(figsize=(1.3 * len(metrics) * max(len(names), 1) / 2 + 3, 3.6))
+    width = 0.8 / len(names)
+    x = np.arange(len(metrics))
+    for j, name in enumerate(names):
+        rows = [paired[name][m] for m in metrics]
+        rate = np.array([r["win_rate"] for r in rows])
+        err = np.array(
+            [
+                [r - row["wilson_low"], row["wilson_high"] - r]
+                for r, row in zip(rate, rows, strict=True)
+            ]
+        )
+        ax.bar(
+            x + (j - (len(names) - 1) / 2) * width, rate, width, yerr=err.T, capsize=3, label=name
+        )
+    ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xticks(x, metrics)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("FlowDPS win rate (Wilson 95%)")
+    ax.legend(title="against", fontsize=8)
+    ax.set_title("Per-particle win rate of FlowDPS over each baseline")
+    return save_figure(fig, path)

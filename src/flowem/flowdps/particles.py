@@ -76,7 +76,13 @@ def load_particles(
 
 
 def optics_of(table: pd.DataFrame, b_envelope_a2: float = 0.0) -> Optics:
+    """The optics of the particles in ``table``: the first row's microscope, and the envelope
+    ``b_envelope_a2`` where > 0, else the table's ``ctf_b_factor_a2`` (RELION's
+    ``rlnCtfBfactor``; the simulation records its envelope there; the operator holds one
+    envelope, so a batch of several uses their mean)."""
     row = table.iloc[0]
+    if b_envelope_a2 <= 0 and "ctf_b_factor_a2" in table:
+        b_envelope_a2 = max(0.0, float(table.ctf_b_factor_a2.mean()))
     return Optics(
         voltage_kv=float(row.voltage_kv),
         cs_mm=float(row.cs_mm),
@@ -102,6 +108,10 @@ def operator_for(
     )
     dose = float(rows.dose_e_per_a2.iloc[0])
     shape = particles.counts.shape[1:]
+    shift = None
+    if "phase_shift_deg" in rows and rows.phase_shift_deg.any():
+        shift = torch.tensor(rows.phase_shift_deg.to_numpy(dtype=np.float64))
+        shift = shift.repeat_interleave(repeat)
     op = MicroscopeForward(
         optics_of(rows, b_envelope_a2),
         shape,
@@ -111,5 +121,6 @@ def operator_for(
         dv,
         angle,
         pad_factor=pad_factor,
+        phase_shift_deg=shift,
     )
     return op.to(device)

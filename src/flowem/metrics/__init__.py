@@ -2,7 +2,8 @@
 
 Full reference: :func:`psnr`, :func:`ssim` (explicit ``data_range``), :func:`frc` /
 :func:`fsc` and their resolutions. No reference: :func:`niqe`, :func:`decorrelation_resolution`.
-Aggregation over images: :func:`summarize`, :func:`win_rate`, :func:`wilson_interval`.
+Aggregation over images: :func:`summarize`, :func:`paired_difference`, :func:`win_rate`,
+:func:`wilson_interval`, :func:`bootstrap_interval`.
 Paired real data: :func:`register_translation` / :func:`register_optical_flow` first.
 Between two sets of samples (torch, differentiable): :func:`energy_distance` (V- or U-statistic).
 """
@@ -23,6 +24,7 @@ from flowem.metrics.fidelity import (
 )
 from flowem.metrics.fourier_shells import (
     THRESHOLDS,
+    curve_resolution,
     fourier_correlation,
     frc,
     frc_resolution,
@@ -45,7 +47,15 @@ from flowem.metrics.registration import (
     register_optical_flow,
     register_translation,
 )
-from flowem.metrics.statistics import Summary, WinRate, summarize, wilson_interval, win_rate
+from flowem.metrics.statistics import (
+    Summary,
+    WinRate,
+    bootstrap_interval,
+    paired_difference,
+    summarize,
+    wilson_interval,
+    win_rate,
+)
 
 __all__ = [
     "THRESHOLDS",
@@ -57,6 +67,8 @@ __all__ = [
     "align",
     "batch_psnr",
     "batch_ssim",
+    "bootstrap_interval",
+    "curve_resolution",
     "decorrelation_analysis",
     "decorrelation_resolution",
     "energy_distance",
@@ -69,6 +81,7 @@ __all__ = [
     "fsc_resolution",
     "natural_model",
     "niqe",
+    "paired_difference",
     "per_image",
     "psnr",
     "read_niqe_model",

@@ -155,3 +155,16 @@ def resolutions(a, b, pixel_size: float) -> dict[str, float]:
     """FRC/FSC resolution at each standard threshold: ``{"0.5": r, "1/7": r, "half-bit": r}``."""
     correlation = fourier_correlation(a, b, pixel_size)
     return {name: _resolution_at(*correlation, name, pixel_size) for name in THRESHOLDS}
+
+
+def curve_resolution(
+    frequencies, curve, pixel_size: float, threshold: float | str = 0.5, counts=None
+) -> float:
+    """Resolution (unit of ``pixel_size``) where a given curve, e.g. the mean FRC of many
+    image pairs, first drops below ``threshold``; Nyquist ``2 * pixel_size`` if it never does.
+    The half-bit threshold needs the ring ``counts``."""
+    if counts is None:
+        if THRESHOLDS.get(threshold, threshold) == HALF_BIT:
+            raise ValueError("the half-bit threshold needs the ring counts")
+        counts = np.ones(np.shape(frequencies))
+    return _resolution_at(frequencies, curve, counts, threshold, pixel_size)

@@ -63,8 +63,13 @@ def aberration_phase(
     defocus_u_a: torch.Tensor,
     defocus_v_a: torch.Tensor,
     astigmatism_angle_deg: torch.Tensor,
+    phase_shift_deg: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``chi`` (rad), shape ``(B, H, W)``, for per-particle defocus tensors of shape ``(B,)``."""
+    """``chi`` (rad), shape ``(B, H, W)``, for per-particle defocus tensors of shape ``(B,)``.
+
+    ``phase_shift_deg`` ``(B,)``: a phase plate's constant shift (RELION's ``rlnPhaseShift``),
+    added to ``chi``; 90 degrees turns the weak-phase CTF ``-sin chi`` into ``-cos chi``.
+    """
     lam = optics.wavelength_a
     cs_a = optics.cs_mm * 1e7
     du, dv, ang = (
@@ -72,7 +77,10 @@ def aberration_phase(
     )
     defocus = 0.5 * (du + dv) + 0.5 * (du - dv) * torch.cos(2.0 * (theta - torch.deg2rad(ang)))
     k2 = k * k
-    return math.pi * lam * defocus * k2 - 0.5 * math.pi * cs_a * lam**3 * k2 * k2
+    chi = math.pi * lam * defocus * k2 - 0.5 * math.pi * cs_a * lam**3 * k2 * k2
+    if phase_shift_deg is not None:
+        chi = chi + torch.deg2rad(phase_shift_deg.to(k.dtype).reshape(-1, 1, 1))
+    return chi
 
 
 def envelope_and_aperture(k: torch.Tensor, optics: Optics) -> torch.Tensor:

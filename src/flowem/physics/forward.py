@@ -44,6 +44,8 @@ class MicroscopeForward(torch.nn.Module, Operator):
         dose_e_per_a2: electron dose (e-/A^2); ``alpha = dose * pixel_size^2``.
         defocus_u_a, defocus_v_a, astigmatism_angle_deg: per-particle values, shape ``(B,)``
             or scalars (defocus_v defaults to defocus_u, the angle to 0).
+        phase_shift_deg: phase-plate phase shift (RELION ``rlnPhaseShift``), per particle or
+            one value; None: none.
         pad_factor: FFT size relative to the image (>= 1), against wrap-around.
     """
 
@@ -57,6 +59,7 @@ class MicroscopeForward(torch.nn.Module, Operator):
         defocus_v_a=None,
         astigmatism_angle_deg=None,
         pad_factor: float = 2.0,
+        phase_shift_deg=None,
     ) -> None:
         super().__init__()
         self.noise = PoissonCounts()
@@ -81,6 +84,10 @@ class MicroscopeForward(torch.nn.Module, Operator):
         )
         k, theta = frequency_grid(self.padded_shape, self.pixel_size_a)
         chi = aberration_phase(k, theta, optics, du, dv, ang)
+        if phase_shift_deg is not None:
+            # a phase plate shifts the scattered wave against the unscattered beam (k = 0)
+            shift = torch.deg2rad(_as_batch(phase_shift_deg, du.numel())).reshape(-1, 1, 1)
+            chi = chi + shift.to(chi.dtype) * (k > 0)
         self.register_buffer("transfer", wave_transfer_function(chi, k, optics), persistent=False)
         self.register_buffer("ctf", linear_ctf(chi, k, optics), persistent=False)
 

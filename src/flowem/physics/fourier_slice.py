@@ -20,6 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from flowem.physics.atoms import ScatteringAtoms
 from flowem.physics.potential import potential_volume, volume_size_for
+from flowem.physics.solvent import excess_potential_volume
 
 #: interpolation taps handled per chunk (B * points * taps), ~16 MB of int64 indices
 _CHUNK_TAPS = 2_000_000
@@ -107,10 +108,15 @@ class FourierSliceProjector:
         order: int = 3,
         device: str | torch.device = "cpu",
         workers: int | None = None,
+        ice_potential_v: float = 0.0,
     ) -> FourierSliceProjector:
-        """Build the potential of ``atoms`` (smallest cube holding them) and its projector."""
+        """Build the potential of ``atoms`` (smallest cube holding them) and its projector;
+        ``ice_potential_v`` > 0 (V): the excess potential over the ice the atoms displace."""
         size = volume_size_for(atoms, pixel_size_a)
-        volume = potential_volume(atoms, pixel_size_a, size)
+        if ice_potential_v:
+            volume = excess_potential_volume(atoms, pixel_size_a, size, ice_potential_v)
+        else:
+            volume = potential_volume(atoms, pixel_size_a, size)
         return cls(volume, pixel_size_a, output_size, pad_factor, order, device, workers)
 
     @property

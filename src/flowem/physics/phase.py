@@ -49,10 +49,16 @@ class PhaseMapGeometry:
 
 
 class PhaseMapSimulator:
-    """Phase maps of one structure along arbitrary rotations (Fourier-slice projections)."""
+    """Phase maps of one structure along arbitrary rotations (Fourier-slice projections);
+    ``ice_potential_v`` > 0 (V): of its excess potential in ice (:mod:`flowem.physics.solvent`).
+    """
 
     def __init__(
-        self, atoms: ScatteringAtoms, geometry: PhaseMapGeometry, device: str | torch.device = "cpu"
+        self,
+        atoms: ScatteringAtoms,
+        geometry: PhaseMapGeometry,
+        device: str | torch.device = "cpu",
+        ice_potential_v: float = 0.0,
     ) -> None:
         self.geometry = geometry
         self.sigma_e = interaction_constant(geometry.voltage_kv)
@@ -63,6 +69,7 @@ class PhaseMapSimulator:
             pad_factor=geometry.pad_factor,
             order=geometry.interpolation_order,
             device=device,
+            ice_potential_v=ice_potential_v,
         )
 
     def full_resolution(self, rotations: Rotation) -> torch.Tensor:

@@ -8,6 +8,7 @@ GEOMETRY_KEYS = (
     "bin_factor",
     "voltage_kv",
     "b_factor_a2",
+    "solvent",
     "pad_factor",
 )
 STRUCTURE_GRID = paramspace("structure")
@@ -23,7 +24,36 @@ def phase_map_params() -> str:
 
 def particle_params(**overrides) -> str:
     geometry = {k: config["phase_maps"][k] for k in GEOMETRY_KEYS}
-    return stage_params("particles", **geometry, **structure_options(), **overrides)
+    params = {**config["particles"], **geometry, **structure_options(), **overrides}
+    params.pop("mismatch")  # the mismatched set's structure: rule deform_structure
+    return json.dumps(params, sort_keys=True, default=_plain)
+
+
+def mismatch_kind() -> str:
+    return config["particles"]["mismatch"]["kind"]
+
+
+def mismatch_params() -> str:
+    params = {**config["particles"]["mismatch"], **structure_options()}
+    return json.dumps(params, sort_keys=True)
+
+
+def mismatch_inputs(wildcards) -> dict[str, str]:
+    """The training model, and the other structure where the mismatch is another file."""
+    inputs = {"model": rules.check_structure.output.model}
+    other = config["particles"]["mismatch"]["structure"]
+    if mismatch_kind() == "structure" and other:
+        fetched = rules.fetch_structure.output[0]
+        inputs["other"] = expand(fetched, pdb_id=other.lower())[0]
+    return inputs
+
+
+def mismatch_other_option(wildcards, input) -> str:
+    return f"--other {input.other}" if "other" in input.keys() else ""
+
+
+def calibration_params() -> str:
+    return stage_params("calibration")
 
 
 def real_particle_ids() -> str:
@@ -57,3 +87,8 @@ def structure_variant_input(wildcards) -> str:
 def dose_particle_params(wildcards) -> str:
     """simulate_particles' parameters for the test split alone at the wildcard's dose."""
     return particle_params(splits=["test"], dose_e_per_a2=float(wildcards.dose))
+
+
+def mismatch_particle_params(wildcards) -> str:
+    """simulate_particles' parameters for the test split alone (the deformed structure's)."""
+    return particle_params(splits=["test"])

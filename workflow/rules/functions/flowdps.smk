@@ -24,9 +24,9 @@ def dose_curve_sets(wildcards, input) -> str:
 
 
 def particle_set_inputs(wildcards) -> dict[str, str]:
-    """Counts, table (and ground truth) of a particle set: ``test``, a dose set or the real
-    set."""
-    if wildcards.pset == "test" or wildcards.pset.startswith("dose"):
+    """Counts, table (and ground truth) of a particle set: ``test``, ``mismatch``, a dose set
+    or the real set."""
+    if wildcards.pset in ("test", "mismatch") or wildcards.pset.startswith("dose"):
         folder = f"{RESULTS}/data/particles"
         if wildcards.pset != "test":
             folder = f"{folder}/{wildcards.pset}"
@@ -118,9 +118,12 @@ def evaluation_params() -> str:
 
 
 def flowdps_targets() -> list[str]:
-    """The test set's metrics, and the dose curve's and the real particles' where enabled."""
+    """The test set's metrics, and the mismatched set's, the dose curve's and the real
+    particles' where enabled."""
     metrics = rules.evaluate_flowdps.output.metrics
     targets = expand(metrics, pset="test")
+    if mismatch_kind() != "none":
+        targets += expand(metrics, pset="mismatch")
     if config["evaluation"]["dose_sweep"]:
         targets.append(rules.dose_curve.output.metrics)
     if config["real_particles"]["enabled"]:

@@ -13,7 +13,10 @@ def results_root(wildcards, output) -> str:
 def real_particle_targets() -> list[str]:
     if not config["real_particles"]["enabled"]:
         return []
-    return [rules.preprocess_particles.output.figure]
+    return [
+        rules.preprocess_particles.output.figure,
+        rules.calibrate_background.output.figure,
+    ]
 
 
 def stage_targets() -> list[str]:
