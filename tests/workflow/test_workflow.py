@@ -333,3 +333,49 @@ def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
         workdir=tmp_path / "a",
     )
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_paper_smoke_trains_both_priors_and_samples_at_paper_sizes(tmp_path):
+    """``config/paper-smoke.yaml`` at work: the paper's 37 M-parameter phase U-Net on 64 x 64
+    maps at 5.24 A/px and the 77 M-parameter EM U-Net on 128 px patches train, and FlowDPS
+    samples 64 x 64 particles with the phase prior (steps cut; the whole DAG: `make smoke`)."""
+    from scipy import ndimage
+
+    from flowem.io import write_tiff
+    from flowem.prior.checkpoint import load_prior_model
+
+    mirror = tmp_path / "mirror"
+    (mirror / "pdb").mkdir(parents=True)
+    (mirror / "pdb" / "1toy.pdb").write_text(toy_pdb_text())
+    write_toy_particles(mirror / "particles")
+    (mirror / "em").mkdir()
+    texture = ndimage.gaussian_filter(np.random.default_rng(2).normal(size=(30, 160, 160)), 2.0)
+    texture = (texture - texture.min()) / np.ptp(texture)
+    write_tiff(mirror / "em/toy.tif", (255 * texture).astype(np.uint8), voxel_size_nm=(50, 4, 4))
+    config = tmp_path / "mirror.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"mirrors": [str(mirror)], "allow_network": False},
+                "structure": {"pdb_id": "1TOY"},
+                "real_particles": {"stack": "particles/toy.mrcs", "star": "particles/toy.star"},
+                "em_patches": {"volume": "em/toy.tif"},
+            }
+        )
+    )
+    smoke = [str(REPO / f) for f in ("config/paper.yaml", "config/paper-smoke.yaml")]
+    targets = [f"results/prior/{kind}/model.pt" for kind in ("phase", "em")]
+    targets.append("results/flowdps/test/shards/1-of-2.npz")
+    snakemake(*targets, "--cores", "2", "--configfile", *smoke, str(config), workdir=tmp_path)
+    paper = load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
+    for kind, size in (("phase", 64), ("em", 128)):
+        net, _, _ = load_prior_model(tmp_path / f"results/prior/{kind}/model.pt")
+        expected = paper["prior"][kind]["train"]["network"]
+        assert net.config.image_size == size
+        assert list(net.config.block_out_channels) == expected["block_out_channels"]
+        assert sum(p.numel() for p in net.parameters()) > 30e6
+    shard = np.load(tmp_path / "results/flowdps/test/shards/1-of-2.npz", allow_pickle=True)
+    assert shard["mean"].shape[1:] == (64, 64) and np.isfinite(shard["mean"]).all()
+    particles = pd.read_csv(tmp_path / "results/data/particles/test.csv")
+    assert np.allclose(particles.pixel_size_a, 5.24)
