@@ -379,3 +379,16 @@ def test_paper_smoke_trains_both_priors_and_samples_at_paper_sizes(tmp_path):
     assert shard["mean"].shape[1:] == (64, 64) and np.isfinite(shard["mean"]).all()
     particles = pd.read_csv(tmp_path / "results/data/particles/test.csv")
     assert np.allclose(particles.pixel_size_a, 5.24)
+
+
+def test_specimen_ablation_simulates_the_test_particles_in_vacuum(tmp_path):
+    """``ablation_specimen``: the test particles again with every realism switch off (the
+    vacuum model), evaluated like every particle set, while the default set keeps them on."""
+    proc = snakemake("-n", "-p", "--cores", "1", "ablation_specimen", workdir=tmp_path)
+    commands = [line for line in proc.stdout.splitlines() if "simulate-particles" in line]
+    vacuum = next(c for c in commands if "particles/vacuum" in c)
+    default = next(c for c in commands if "particles/vacuum" not in c)
+    for switch in ("solvent", "ice_background", "detector_mtf"):
+        assert f'"{switch}": false' in vacuum and f'"{switch}": true' in default
+    assert '"b_envelope_a2": 0.0' in vacuum
+    assert job_counts(proc.stdout)["evaluate_flowdps"] == 1

@@ -241,6 +241,23 @@ use rule simulate_dose as simulate_mismatch with:
         seed=config["seed"],
 
 
+# The specimen ablation: the test particles again (same maps' poses, defoci and noise streams)
+# in vacuum, every realism switch off: particle set `vacuum`, target `ablation_specimen`.
+use rule simulate_dose as simulate_vacuum with:
+    output:
+        counts=f"{RESULTS}/data/particles/vacuum/test_counts.mrcs",
+        truth=f"{RESULTS}/data/particles/vacuum/test_phase.mrcs",
+        table=f"{RESULTS}/data/particles/vacuum/test.csv",
+    log:
+        f"{LOGS}/simulate_vacuum.log",
+    benchmark:
+        f"{BENCH}/simulate_vacuum.tsv"
+    params:
+        particles=vacuum_particle_params,
+        outdir=output_folder,
+        seed=config["seed"],
+
+
 rule fetch_particles:
     output:
         stack=f"{CACHE}/{config['real_particles']['stack']}",

@@ -221,6 +221,11 @@ rule flowdps_variant:
         "--outdir {params.outdir} --log {log}"
 
 
+rule ablation_specimen:
+    input:
+        expand(rules.evaluate_flowdps.output.metrics, pset="vacuum"),
+
+
 rule ablation_flowdps:
     input:
         expand(

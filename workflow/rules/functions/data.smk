@@ -89,6 +89,17 @@ def dose_particle_params(wildcards) -> str:
     return particle_params(splits=["test"], dose_e_per_a2=float(wildcards.dose))
 
 
+def vacuum_particle_params(wildcards) -> str:
+    """The test split in vacuum: solvent, ice background, detector MTF and envelope off."""
+    return particle_params(
+        splits=["test"],
+        solvent=False,
+        ice_background=False,
+        detector_mtf=False,
+        b_envelope_a2=0.0,
+    )
+
+
 def mismatch_particle_params(wildcards) -> str:
     """simulate_particles' parameters for the test split alone (the deformed structure's)."""
     return particle_params(splits=["test"])
