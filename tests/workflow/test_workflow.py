@@ -381,14 +381,15 @@ def test_paper_smoke_trains_both_priors_and_samples_at_paper_sizes(tmp_path):
     assert np.allclose(particles.pixel_size_a, 5.24)
 
 
-def test_specimen_ablation_simulates_the_test_particles_in_vacuum(tmp_path):
-    """``ablation_specimen``: the test particles again with every realism switch off (the
-    vacuum model), evaluated like every particle set, while the default set keeps them on."""
+def test_specimen_ablation_images_the_test_particles_ideally(tmp_path):
+    """``ablation_specimen``: the test particles again with the imaging realism off (no ice
+    background, detector MTF or envelope; the maps keep their solvent, the prior's domain),
+    evaluated like every particle set, while the default set keeps every switch on."""
     proc = snakemake("-n", "-p", "--cores", "1", "ablation_specimen", workdir=tmp_path)
     commands = [line for line in proc.stdout.splitlines() if "simulate-particles" in line]
-    vacuum = next(c for c in commands if "particles/vacuum" in c)
-    default = next(c for c in commands if "particles/vacuum" not in c)
-    for switch in ("solvent", "ice_background", "detector_mtf"):
-        assert f'"{switch}": false' in vacuum and f'"{switch}": true' in default
-    assert '"b_envelope_a2": 0.0' in vacuum
+    clean = next(c for c in commands if "particles/clean" in c)
+    default = next(c for c in commands if "particles/clean" not in c)
+    for switch in ("ice_background", "detector_mtf"):
+        assert f'"{switch}": false' in clean and f'"{switch}": true' in default
+    assert '"solvent": true' in clean and '"b_envelope_a2": 0.0' in clean
     assert job_counts(proc.stdout)["evaluate_flowdps"] == 1

@@ -46,7 +46,7 @@ wildcard_constraints:
     experiment="1d|nanocluster|protein",
     kind="phase|em",
     method="flowdps|wiener|iterative|poisson_tv",
-    pset=f"test|mismatch|vacuum|{REAL}|dose[0-9]+(\\.[0-9]+)?",
+    pset=f"test|mismatch|clean|{REAL}|dose[0-9]+(\\.[0-9]+)?",
     dose="[0-9]+(\\.[0-9]+)?",
 
 

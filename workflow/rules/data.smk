@@ -241,19 +241,20 @@ use rule simulate_dose as simulate_mismatch with:
         seed=config["seed"],
 
 
-# The specimen ablation: the test particles again (same maps' poses, defoci and noise streams)
-# in vacuum, every realism switch off: particle set `vacuum`, target `ablation_specimen`.
-use rule simulate_dose as simulate_vacuum with:
+# The specimen ablation: the test particles again (same maps, poses, defoci and noise streams)
+# imaged ideally: no ice background, detector MTF or envelope (the maps, the prior's domain,
+# keep their solvent); particle set `clean`, target `ablation_specimen`.
+use rule simulate_dose as simulate_clean with:
     output:
-        counts=f"{RESULTS}/data/particles/vacuum/test_counts.mrcs",
-        truth=f"{RESULTS}/data/particles/vacuum/test_phase.mrcs",
-        table=f"{RESULTS}/data/particles/vacuum/test.csv",
+        counts=f"{RESULTS}/data/particles/clean/test_counts.mrcs",
+        truth=f"{RESULTS}/data/particles/clean/test_phase.mrcs",
+        table=f"{RESULTS}/data/particles/clean/test.csv",
     log:
-        f"{LOGS}/simulate_vacuum.log",
+        f"{LOGS}/simulate_clean.log",
     benchmark:
-        f"{BENCH}/simulate_vacuum.tsv"
+        f"{BENCH}/simulate_clean.tsv"
     params:
-        particles=vacuum_particle_params,
+        particles=clean_particle_params,
         outdir=output_folder,
         seed=config["seed"],
 

@@ -223,7 +223,7 @@ rule flowdps_variant:
 
 rule ablation_specimen:
     input:
-        expand(rules.evaluate_flowdps.output.metrics, pset="vacuum"),
+        expand(rules.evaluate_flowdps.output.metrics, pset="clean"),
 
 
 rule ablation_flowdps:

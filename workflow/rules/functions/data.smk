@@ -89,11 +89,10 @@ def dose_particle_params(wildcards) -> str:
     return particle_params(splits=["test"], dose_e_per_a2=float(wildcards.dose))
 
 
-def vacuum_particle_params(wildcards) -> str:
-    """The test split in vacuum: solvent, ice background, detector MTF and envelope off."""
+def clean_particle_params(wildcards) -> str:
+    """The test split imaged ideally: ice background, detector MTF and envelope off."""
     return particle_params(
         splits=["test"],
-        solvent=False,
         ice_background=False,
         detector_mtf=False,
         b_envelope_a2=0.0,

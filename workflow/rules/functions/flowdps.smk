@@ -26,7 +26,7 @@ def dose_curve_sets(wildcards, input) -> str:
 def particle_set_inputs(wildcards) -> dict[str, str]:
     """Counts, table (and ground truth) of a particle set: ``test``, ``mismatch``, a dose set
     or the real set."""
-    if wildcards.pset in ("test", "mismatch", "vacuum") or wildcards.pset.startswith(
+    if wildcards.pset in ("test", "mismatch", "clean") or wildcards.pset.startswith(
         "dose"
     ):
         folder = f"{RESULTS}/data/particles"
