@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from flowem.data.normal_modes import anm_modes
 from flowem.physics.rotations import random_rotations
 from flowem.sip.forward_1d import AdditiveNoise
 from flowem.sip.nanocluster import NanoclusterRenderer
-from flowem.sip.protein import NormalModeProjector, anm_modes, load_calpha
+from flowem.sip.protein import NormalModeProjector, load_calpha
 
 
 def test_renderer_matches_direct_sum_of_gaussians():

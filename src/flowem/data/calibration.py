@@ -37,8 +37,7 @@ from scipy.ndimage import gaussian_filter1d
 from flowem.command import command_parser, guarded, parse, parse_params
 from flowem.data import particles as simulation
 from flowem.data import phase_maps
-from flowem.data.params import resolve_params
-from flowem.data.preprocess import checked_particles, particle_images
+from flowem.data.relion import checked_particles, particle_images
 from flowem.io import write_table
 from flowem.physics.atoms import ScatteringAtoms
 from flowem.physics.ctf import ctf_zero_frequencies
@@ -46,6 +45,7 @@ from flowem.physics.forward import MicroscopeForward
 from flowem.physics.rotations import random_rotations
 from flowem.physics.solvent import DA_PER_A3_PER_G_CM3, atom_volumes_a3
 from flowem.runtime import rng, setup_logging, torch_generator, write_run_config
+from flowem.settings import resolve_params
 
 STAGE = "calibrate_background"
 

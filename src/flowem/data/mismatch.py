@@ -32,11 +32,11 @@ from scipy.spatial import cKDTree
 
 from flowem.command import command_parser, guarded, parse
 from flowem.data.normal_modes import anm_modes
-from flowem.data.params import require_positive, resolve_params
 from flowem.data.structure import atom_positions, prepare_structure
 from flowem.errors import ConfigError, InputFileError
 from flowem.io import read_structure, write_pdb, write_table
 from flowem.runtime import rng, setup_logging, write_run_config
+from flowem.settings import check_positive, resolve_params
 
 log = logging.getLogger("flowem")
 
@@ -171,7 +171,7 @@ def run(
 def _check(params: dict[str, Any]) -> None:
     if params["kind"] not in KINDS:
         raise ConfigError(f"{STAGE}: kind must be one of {KINDS}, got {params['kind']!r}")
-    require_positive(params, STAGE, "n_modes", "cutoff_a")
+    check_positive(params, STAGE, "n_modes", "cutoff_a")
     if float(params["rmsd_a"]) < 0:
         raise ConfigError(f"{STAGE}: 'rmsd_a' must be >= 0")
 

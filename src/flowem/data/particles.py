@@ -33,7 +33,6 @@ from tqdm import tqdm
 
 from flowem.command import command_parser, guarded, parse
 from flowem.data import phase_maps
-from flowem.data.params import require_positive, resolve_params
 from flowem.data.particle_table import particle_table
 from flowem.errors import ConfigError, InputFileError
 from flowem.io import read_table, write_mrc, write_table
@@ -44,6 +43,7 @@ from flowem.physics.forward import MicroscopeForward
 from flowem.physics.ice import IceBackground
 from flowem.physics.phase import PhaseMapSimulator
 from flowem.runtime import pick_device, rng, setup_logging, torch_generator, write_run_config
+from flowem.settings import check_positive, resolve_params
 
 log = logging.getLogger("flowem")
 
@@ -173,7 +173,7 @@ def simulate_particle(
 
 
 def _check(params: dict[str, Any]) -> None:
-    require_positive(
+    check_positive(
         params, STAGE, "dose_e_per_a2", "defocus_min_um", "defocus_max_um", "forward_pad_factor"
     )
     if params["defocus_max_um"] < params["defocus_min_um"]:

@@ -21,7 +21,6 @@ import torch
 from tqdm import tqdm
 
 from flowem.command import command_parser, guarded, parse
-from flowem.data.params import require_positive, resolve_params
 from flowem.errors import ConfigError
 from flowem.io import read_structure, write_mrc, write_table
 from flowem.physics.atoms import ScatteringAtoms, atoms_from_structure
@@ -30,6 +29,7 @@ from flowem.physics.potential import narrowest_sigma_px
 from flowem.physics.rotations import random_rotations
 from flowem.physics.solvent import ice_mean_potential_v
 from flowem.runtime import pick_device, rng, setup_logging, write_run_config
+from flowem.settings import check_positive, resolve_params
 
 log = logging.getLogger("flowem")
 
@@ -140,7 +140,7 @@ def simulate_split(
 
 
 def _check(params: dict[str, Any]) -> None:
-    require_positive(
+    check_positive(
         params,
         STAGE,
         "size_px",

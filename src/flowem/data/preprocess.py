@@ -34,13 +34,13 @@ import pandas as pd
 from scipy import ndimage
 
 from flowem.command import command_parser, guarded, parse
-from flowem.data.params import require_positive, resolve_params
 from flowem.data.particle_table import particle_table
 from flowem.data.relion import RELION_CTF_EXTRAS, checked_particles, particle_images
 from flowem.errors import ConfigError
 from flowem.io import write_mrc, write_table
 from flowem.physics.boxes import centre_crop_or_pad
 from flowem.runtime import setup_logging, write_run_config
+from flowem.settings import check_positive, resolve_params
 
 STAGE = "preprocess_particles"
 
@@ -159,7 +159,7 @@ def particles_are_bright(stack: np.ndarray, radius: float) -> bool:
 
 
 def _check(params: dict[str, Any]) -> None:
-    require_positive(params, STAGE, "pixel_size_a", "size_px", "dose_e_per_a2", "background_radius")
+    check_positive(params, STAGE, "pixel_size_a", "size_px", "dose_e_per_a2", "background_radius")
     if params["invert_contrast"] not in (True, False, "auto"):
         raise ConfigError(f"{STAGE}: invert_contrast must be true, false or 'auto'")
     if params["downsample"] not in ("fourier", "bin"):

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flowem.data.normal_modes import anm_modes
 from flowem.sip.forward_1d import AdditiveNoise
 from flowem.sip.nanocluster import NanoclusterRenderer
-from flowem.sip.protein import NormalModeProjector, anm_modes, load_calpha
+from flowem.sip.protein import NormalModeProjector, load_calpha
 from flowem.sip.settings import FlowSettings, NanoclusterSettings, OneDSettings, ProteinSettings
 
 Sampler = Callable[[int, np.random.Generator], np.ndarray]

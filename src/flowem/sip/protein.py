@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flowem.data.normal_modes import anm_modes
 from flowem.errors import InputFileError
 from flowem.physics.rotations import random_rotations
 
 Tensor = torch.Tensor
 log = logging.getLogger("flowem.sip")
-__all__ = ["NormalModeProjector", "anm_modes", "load_calpha"]  # anm_modes: data.normal_modes
+__all__ = ["NormalModeProjector", "load_calpha"]
 
 
 def load_calpha(path: str | Path, chains: str = "AB") -> np.ndarray:
