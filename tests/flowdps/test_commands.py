@@ -230,6 +230,18 @@ def test_baseline_and_evaluation_write_the_metrics_schema(particle_set, model, t
     assert (paired.wilson_low <= paired.win_rate).all() and (out / "comparison.png").is_file()
     frc_curve = metrics["frc_mean_curve"]["flowdps"]
     assert frc_curve["frc05_A_ci_low"] <= frc_curve["frc05_A"] <= frc_curve["frc05_A_ci_high"]
+    # equal budget: 2 samples x 3 steps x 3 likelihood steps; the Wiener filter one pass
+    assert metrics["methods"]["flowdps"]["forward_evaluations"] == 2 * 3 * 3
+    assert metrics["methods"]["wiener"]["forward_evaluations"] == 1
+    budget = pd.read_csv(out / "budget.csv")
+    assert budget.method.tolist() == ["flowdps", "wiener"]
+    assert budget.psnr_ci_low.le(budget.psnr).all() and budget.psnr.le(budget.psnr_ci_high).all()
+    calibration = metrics["calibration"]
+    assert calibration["coverage"]["samples"] == 2
+    assert 0 <= calibration["coverage_90"] <= 1 and (out / "reliability.png").is_file()
+    nominal = [row["nominal"] for row in calibration["coverage"]["levels"]]
+    empirical = [row["empirical"] for row in calibration["coverage"]["levels"]]
+    assert 0.9 in nominal and empirical == sorted(empirical)  # wider intervals cover more
 
 
 def test_nan_stack_is_a_clear_error(particle_set, model, tmp_path, capsys):

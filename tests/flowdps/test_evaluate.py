@@ -89,3 +89,66 @@ def test_mean_frc_resolution_of_a_band_limited_pair_in_angstrom():
     for key in ("frc05_A", "frc0143_A"):
         assert next_ring <= out[f"{key}_ci_low"] <= out[key] <= out[f"{key}_ci_high"] <= edge
     assert out["frc0143_A"] < out["frc05_A"] and out["n"] == 24
+
+
+def gaussian_posterior(samples: int, std_factor: float, n: int = 60, size: int = 24, seed=0):
+    """Truth and ``samples`` draws per pixel from the same Gaussian (mean varies by pixel);
+    the summaries the flowdps stage writes (mean, unbiased std times ``std_factor``)."""
+    gen = np.random.default_rng(seed)
+    centre = gen.normal(0.0, 1.0, (n, size, size))
+    scale = np.exp(gen.normal(0.0, 0.3, (n, size, size)))
+    truth = centre + scale * gen.standard_normal((n, size, size))
+    draws = centre + scale * gen.standard_normal((samples, n, size, size))
+    return truth, draws.mean(axis=0), std_factor * draws.std(axis=0, ddof=1)
+
+
+def test_coverage_of_samples_from_the_truths_gaussian_is_nominal():
+    from flowem.flowdps.evaluate import calibration
+
+    for samples in (2, 4, 10):
+        truth, mean, std = gaussian_posterior(samples, 1.0)
+        out = calibration(truth, mean, std, samples)
+        # 34,560 pixels: the binomial standard error at 0.9 is 0.0016
+        assert abs(out["coverage_90"] - 0.90) < 0.01
+        low, high = out["coverage_90_ci"]
+        assert low < 0.90 < high
+        for row in out["coverage"]["levels"]:
+            assert abs(row["empirical"] - row["nominal"]) < 0.015
+        assert {"pixel_correlation", "particle_correlation"} <= set(out)
+
+
+def test_halved_std_gives_the_analytic_under_coverage():
+    from flowem.flowdps.evaluate import calibration
+
+    samples = 4
+    truth, mean, std = gaussian_posterior(samples, 0.5)
+    out = calibration(truth, mean, std, samples)
+    q = stats.t.ppf(0.95, samples - 1)
+    expected = 2 * stats.t.cdf(q / 2, samples - 1) - 1  # (z - m) / (s sqrt(1 + 1/n)) ~ t_3
+    assert abs(expected - 0.6755) < 1e-3
+    assert abs(out["coverage_90"] - expected) < 0.01
+    # the naive mean +- 1.645 std (no t, no sqrt(1 + 1/n)) would under-cover even the right std
+    truth, mean, std = gaussian_posterior(samples, 1.0)
+    naive = np.mean(np.abs(mean - truth) <= 1.645 * std)
+    assert naive < 0.8
+
+
+def test_coverage_ignores_a_constant_offset_and_needs_two_samples():
+    from flowem.flowdps.evaluate import calibration, predictive_half_width
+
+    truth, mean, std = gaussian_posterior(4, 1.0, n=20)
+    shifted = calibration(truth, mean + 3.0, std, 4)  # the offset the scoring removes
+    assert abs(shifted["coverage_90"] - calibration(truth, mean, std, 4)["coverage_90"]) < 0.02
+    assert "coverage_90" not in calibration(truth, mean, std, None)
+    with pytest.raises(ValueError, match="2 samples"):
+        predictive_half_width(std, 1, 0.9)
+
+
+def test_reliability_figure_is_written(tmp_path):
+    from flowem.flowdps.evaluate import calibration
+    from flowem.flowdps.figures import plot_reliability
+
+    truth, mean, std = gaussian_posterior(4, 1.0, n=10)
+    cover = calibration(truth, mean, std, 4)["coverage"]
+    path = plot_reliability(tmp_path / "reliability.png", cover)
+    assert path.exists() and path.stat().st_size > 1000

@@ -116,6 +116,7 @@ rule evaluate_flowdps:
     input:
         unpack(particle_set_inputs),
         methods=method_results,
+        tuning=tuning_results,
     output:
         metrics=report(
             f"{RESULTS}/flowdps/{{pset}}/metrics.json",
@@ -136,13 +137,14 @@ rule evaluate_flowdps:
         runtime=30,
     params:
         methods=method_options,
+        tuning=tuned_options,
         truth=truth_option,
         evaluation=evaluation_params(),
         outdir=output_folder,
         seed=config["seed"],
     shell:
         "python -m flowem evaluate-flowdps --counts {input.counts} --table {input.table} "
-        "{params.truth} {params.methods} --outdir {params.outdir} "
+        "{params.truth} {params.methods} {params.tuning} --outdir {params.outdir} "
         "--params {params.evaluation:q} --seed {params.seed} --log {log}"
 
 

@@ -2,7 +2,8 @@
 
 Methods: ``wiener`` (linear weak-phase CTF inversion), ``iterative`` (alternating projections,
 RRR/HIO with restarts), ``poisson_tv`` (Poisson likelihood + total variation). Writes
-``phase.mrcs`` and ``particles.csv`` (index, Poisson deviance per pixel, seconds, status).
+``phase.mrcs`` and ``particles.csv`` (index, Poisson deviance per pixel, seconds,
+forward-model evaluations per particle (:mod:`flowem.flowdps.budget`), status).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from flowem.command import command_parser, guarded, parse
+from flowem.flowdps.budget import evaluations_of
 from flowem.flowdps.particles import ParticleSet, load_particles, operator_for
 from flowem.flowdps.settings import METHODS, baseline_settings
 from flowem.io import write_mrc, write_table
@@ -30,10 +32,12 @@ BATCH = 16
 
 
 def reconstruct(method: str, settings, particles: ParticleSet, seed: int, pad: float = 2.0):
-    """Phase (N, H, W), deviance (N,), seconds (N,) and status (N,) of ``method``."""
+    """Phase (N, H, W), deviance (N,), seconds (N,), status (N,) and forward-model
+    evaluations (N,) of ``method`` (:mod:`flowem.flowdps.budget`; Poisson+TV: those spent)."""
     count = len(particles)
     phase = np.full(particles.counts.shape, np.nan, np.float32)
     deviance, seconds = np.full(count, np.nan), np.zeros(count)
+    evaluations = np.full(count, evaluations_of(method, settings), dtype=np.int64)
     status = np.array(["ok"] * count, dtype=object)
     for start in tqdm(range(0, count, BATCH), desc=method, unit="batch", disable=None):
         chosen = np.arange(start, min(start + BATCH, count))
@@ -44,9 +48,13 @@ def reconstruct(method: str, settings, particles: ParticleSet, seed: int, pad: f
             if method == "wiener":
                 x = wiener_ctf_inverse(y, op, settings["snr"])
             elif method == "iterative":
-                x = iterative_phase_retrieval(y, op, settings, torch_generator(seed, start)).phase
+                result = iterative_phase_retrieval(y, op, settings, torch_generator(seed, start))
+                x = result.phase
+                evaluations[chosen] = result.evaluations
             else:
-                x = poisson_tv(y, op, settings)
+                spent = [0]
+                x = poisson_tv(y, op, settings, counter=spent)
+                evaluations[chosen] = spent[0]
             if not torch.isfinite(x).all():
                 raise FloatingPointError("non-finite reconstruction")
             deviance[chosen] = poisson_deviance(y, op(x)).detach().numpy()
@@ -55,7 +63,7 @@ def reconstruct(method: str, settings, particles: ParticleSet, seed: int, pad: f
             status[chosen] = f"failed: {exc}"
             log.error("%s: particles %s failed: %s", method, chosen.tolist(), exc)
         seconds[chosen] = (time.perf_counter() - tic) / len(chosen)
-    return phase, deviance, seconds, status
+    return phase, deviance, seconds, status, evaluations
 
 
 @dataclass
@@ -70,10 +78,21 @@ class Retrieval:
 def run(method: str, settings, counts: str, table: str, seed: int) -> Retrieval:
     """``method`` (with its ``settings``) on every particle of ``counts``/``table``."""
     particles = load_particles(counts, table)
-    phase, deviance, seconds, status = reconstruct(method, settings, particles, seed)
-    log.info("%s: %d particles, mean deviance %.3f", method, len(particles), np.nanmean(deviance))
+    phase, deviance, seconds, status, evaluations = reconstruct(method, settings, particles, seed)
+    log.info(
+        "%s: %d particles, mean deviance %.3f, %.0f forward-model evaluations per particle",
+        method,
+        len(particles),
+        np.nanmean(deviance),
+        evaluations.mean(),
+    )
     rows = pd.DataFrame(
-        {"index": np.arange(len(particles)), "deviance": deviance, "seconds": seconds}
+        {
+            "index": np.arange(len(particles)),
+            "deviance": deviance,
+            "seconds": seconds,
+            "forward_evaluations": evaluations,
+        }
     )
     return Retrieval(phase, rows.assign(status=status), particles.pixel_size_a)
 
@@ -93,8 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     outdir = Path(args.outdir)
     write_mrc(outdir / "phase.mrcs", np.nan_to_num(result.phase), result.pixel_size_a)
     write_table(outdir / "particles.csv", result.table)
+    resolved = settings if isinstance(settings, dict) else settings.to_dict()
     write_run_config(
-        outdir, {"stage": "baseline", "method": args.method, "seed": args.seed, "params": params}
+        outdir,
+        {
+            "stage": "baseline",
+            "method": args.method,
+            "seed": args.seed,
+            "params": params,
+            "resolved": resolved,
+        },
     )
     return 0
 

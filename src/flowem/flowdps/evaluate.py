@@ -10,8 +10,11 @@ interval (``wilson_low`` > 0.5: FlowDPS wins on most particles at 95% confidence
 resolutions twice: the mean of per-particle resolutions (t interval; a particle resolved up to
 Nyquist counts as Nyquist, a bound), and the resolution of the mean FRC curve with a
 percentile bootstrap interval over particles. Also the calibration of the posterior std
-(correlation with the absolute error). Writes ``metrics.json``, ``particles.csv``,
-``comparison.csv`` (the paired table) and figures.
+(correlation with the absolute error; coverage of pixel-wise Student-t predictive intervals
+at nominal levels 0.5-0.99, ``calibration.coverage_90``, and the reliability figure) and each
+method's forward-model evaluations per particle with the equal-budget table. Writes
+``metrics.json``, ``particles.csv``, ``comparison.csv`` (the paired table), ``budget.csv``
+(the equal-budget table) and figures.
 """
 
 from __future__ import annotations
@@ -22,12 +25,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from flowem.command import command_parser, guarded, parse
 from flowem.errors import InputFileError
-from flowem.flowdps.figures import plot_comparison, plot_frc_curves, plot_reconstructions
+from flowem.flowdps.figures import (
+    plot_comparison,
+    plot_frc_curves,
+    plot_reconstructions,
+    plot_reliability,
+)
 from flowem.flowdps.particles import load_particles
-from flowem.io import read_mrc, read_table, write_json, write_table
+from flowem.io import read_json, read_mrc, read_table, write_json, write_table
 from flowem.metrics import (
     bootstrap_interval,
     curve_resolution,
@@ -52,6 +61,8 @@ HIGHER_IS_BETTER = {
     "frc0143_A": False,
     "deviance": False,
 }
+#: nominal levels of the pixel-wise posterior intervals whose coverage is reported
+COVERAGE_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 #: FRC thresholds of the mean-curve resolutions
 FRC_THRESHOLDS = {"frc05_A": 0.5, "frc0143_A": 1 / 7}
 
@@ -236,12 +247,71 @@ def no_reference(methods: dict, pixel_size_a: float) -> dict:
     return {"methods": out}
 
 
-def calibration(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
-    """Pearson correlation of the posterior std with the absolute error (pixels, particles)."""
+def predictive_half_width(std: np.ndarray, samples: int, level: float) -> np.ndarray:
+    """Half-width of the ``level`` Student-t predictive interval from ``samples`` draws.
+
+    With ``n`` draws of mean ``m`` and (unbiased) std ``s`` from a Gaussian, a new draw ``z``
+    from the same Gaussian satisfies ``(z - m) / (s sqrt(1 + 1/n)) ~ t_{n-1}``, so
+    ``m +- t_{(1+level)/2, n-1} s sqrt(1 + 1/n)`` covers it with probability ``level`` exactly
+    (the plain ``m +- z s`` under-covers badly for few samples: 0.73 for n = 4 at 90%).
+    """
+    if samples < 2:
+        raise ValueError(f"a predictive interval needs at least 2 samples, got {samples}")
+    quantile = float(student_t.ppf(0.5 + level / 2, samples - 1))
+    return quantile * std * np.sqrt(1.0 + 1.0 / samples)
+
+
+def coverage(
+    truth: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    samples: int,
+    levels=COVERAGE_LEVELS,
+) -> dict:
+    """Empirical coverage of the pixel-wise predictive intervals at each nominal ``level``.
+
+    ``mean`` (N, H, W) gets the same constant offset as for scoring (the interval moves with
+    it); coverage is the fraction of all pixels whose truth lies inside, with a Student-t 95%
+    interval over particles (each particle a cluster of correlated pixels: the mean of equal-
+    sized per-particle fractions is the pooled fraction).
+    """
+    error = np.abs(remove_offset(mean, truth) - truth)
+    rows = []
+    for level in levels:
+        inside = error <= predictive_half_width(std, samples, level)
+        spread = summarize(inside.mean(axis=(1, 2)))
+        rows.append(
+            {
+                "nominal": float(level),
+                "empirical": spread.mean,
+                "ci_low": spread.ci_low,
+                "ci_high": spread.ci_high,
+            }
+        )
+    return {"samples": int(samples), "levels": rows}
+
+
+def calibration(
+    truth: np.ndarray, mean: np.ndarray, std: np.ndarray, samples: int | None = None
+) -> dict:
+    """Pearson correlation of the posterior std with the absolute error (pixels, particles)
+    and, knowing the number of ``samples`` behind ``std``, the coverage of the pixel-wise
+    predictive intervals (:func:`coverage`; ``coverage_90`` the 90% one)."""
     error = np.abs(remove_offset(mean, truth) - truth)
     pixel = float(np.corrcoef(std.ravel(), error.ravel())[0, 1])
     per_particle = float(np.corrcoef(std.mean(axis=(1, 2)), error.mean(axis=(1, 2)))[0, 1])
-    return {"pixel_correlation": pixel, "particle_correlation": per_particle}
+    out: dict[str, Any] = {"pixel_correlation": pixel, "particle_correlation": per_particle}
+    if samples is not None and samples >= 2:
+        cover = coverage(truth, mean, std, samples)
+        at90 = next(r for r in cover["levels"] if abs(r["nominal"] - 0.9) < 1e-9)
+        out["coverage_90"] = at90["empirical"]
+        out["coverage_90_ci"] = [at90["ci_low"], at90["ci_high"]]
+        out["coverage"] = cover
+        out["interval"] = (
+            "pixel-wise Student-t predictive interval mean +- t_{(1+p)/2, S-1} std sqrt(1 + 1/S)"
+            " over S samples, after offset removal; coverage CI: Student-t 95% over particles"
+        )
+    return out
 
 
 @dataclass
@@ -258,6 +328,47 @@ class Evaluation:
     curves: dict[str, list] | None = None
 
 
+def add_budget(metrics: dict, results: dict, tuned: dict[str, dict]) -> None:
+    """Each method's forward-model evaluations per particle (mean of its table's
+    ``forward_evaluations``, :mod:`flowem.flowdps.budget`) into ``metrics["methods"]``, and the
+    equal-budget table (method, evaluations, tuned hyperparameters, PSNR with its interval)
+    as ``metrics["equal_budget"]``."""
+    rows = []
+    for name, (_, table) in results.items():
+        entry = metrics["methods"].get(name)
+        if entry is None:
+            continue
+        evaluations = (
+            float(table.forward_evaluations.mean()) if "forward_evaluations" in table else None
+        )
+        entry["forward_evaluations"] = evaluations
+        rows.append(
+            {
+                "method": name,
+                "forward_evaluations": evaluations,
+                "tuned": tuned.get(name, {}),
+                "psnr": entry["psnr"],
+                "psnr_ci_low": entry["ci"]["psnr"][0],
+                "psnr_ci_high": entry["ci"]["psnr"][1],
+                "n": entry["n"],
+            }
+        )
+    metrics["equal_budget"] = rows
+
+
+def budget_table(rows: list[dict]) -> pd.DataFrame:
+    """The equal-budget rows as a table (tuned hyperparameters as ``key=value`` text)."""
+    return pd.DataFrame(
+        [
+            {
+                **row,
+                "tuned": " ".join(f"{k}={v}" for k, v in sorted(row["tuned"].items())) or "-",
+            }
+            for row in rows
+        ]
+    )
+
+
 def run(
     params: dict[str, Any],
     counts: str,
@@ -265,9 +376,11 @@ def run(
     truth: str | None,
     methods: list[str],
     seed: int = 0,
+    tuned: dict[str, dict] | None = None,
 ) -> Evaluation:
     """Compare the ``methods`` (``name=result folder``) on the particles ``counts``/``table``,
-    against ``truth`` where known, else without a reference (``seed``: the bootstrap's)."""
+    against ``truth`` where known, else without a reference (``seed``: the bootstrap's;
+    ``tuned``: each method's tuned hyperparameters, for the equal-budget table)."""
     particles = load_particles(counts, table, truth)
     results = {name: (phase, rows) for name, phase, rows in map(read_method, methods)}
     if particles.truth is None:
@@ -296,7 +409,13 @@ def run(
     std = None
     if flow_dir and (Path(flow_dir) / "std.mrcs").exists():
         std = read_mrc(Path(flow_dir) / "std.mrcs")[0]
-        metrics["calibration"] = calibration(particles.truth, results["flowdps"][0], std)
+        flow_rows = results["flowdps"][1]
+        fine = (flow_rows.status == "ok").to_numpy()
+        samples = int(flow_rows.n_samples.iloc[0]) if "n_samples" in flow_rows else None
+        metrics["calibration"] = calibration(
+            particles.truth[fine], results["flowdps"][0][fine], std[fine], samples
+        )
+    add_budget(metrics, results, tuned or {})
     aligned = {n: remove_offset(p, particles.truth) for n, (p, _) in results.items()}
     pixel = particles.pixel_size_a
     ok = {n: (rows.status == "ok").to_numpy() for n, (_, rows) in results.items()}
@@ -336,6 +455,11 @@ def write(result: Evaluation, outdir: Path, figure_particles: int) -> None:
     if result.metrics.get("paired"):
         write_table(outdir / "comparison.csv", comparison_table(result.metrics["paired"]))
         plot_comparison(outdir / "comparison.png", result.metrics["paired"])
+    if result.metrics.get("equal_budget"):
+        write_table(outdir / "budget.csv", budget_table(result.metrics["equal_budget"]))
+    cover = result.metrics.get("calibration", {}).get("coverage")
+    if cover:
+        plot_reliability(outdir / "reliability.png", cover)
 
 
 @guarded
@@ -345,9 +469,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", required=True)
     parser.add_argument("--truth", default=None, help="ground-truth phase (N, H, W), if known")
     parser.add_argument("--method", action="append", required=True, help="name=result folder")
+    parser.add_argument(
+        "--tuning",
+        action="append",
+        default=[],
+        help="name=tuning JSON of tune-retrieval (its choice goes into the equal-budget table)",
+    )
     args, params = parse(parser, argv, DEFAULTS)
     log = setup_logging(args.log)
-    result = run(params, args.counts, args.table, args.truth, args.method, args.seed)
+    tuned = {}
+    for spec in args.tuning:
+        name, _, path = spec.partition("=")
+        tuned[name] = read_json(path).get("chosen", {})
+    result = run(params, args.counts, args.table, args.truth, args.method, args.seed, tuned)
     outdir = Path(args.outdir)
     write(result, outdir, params.get("figure_particles", DEFAULTS["figure_particles"]))
     write_run_config(

@@ -91,3 +91,25 @@ def plot_comparison(path, paired: dict) -> Path:
     ax.legend(title="against", fontsize=8)
     ax.set_title("Per-particle win rate of FlowDPS over each baseline")
     return save_figure(fig, path)
+
+
+def plot_reliability(path, coverage: dict) -> Path:
+    """Reliability of the FlowDPS posterior: the empirical coverage of the pixel-wise
+    predictive intervals against their nominal level (95% interval over particles), with the
+    diagonal of perfect calibration (below it: over-confident, above: under-confident)."""
+    rows = coverage["levels"]
+    nominal = np.array([r["nominal"] for r in rows])
+    empirical = np.array([r["empirical"] for r in rows])
+    low = np.array([r["ci_low"] for r in rows], dtype=float)
+    high = np.array([r["ci_high"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="calibrated")
+    err = np.nan_to_num(np.stack([empirical - low, high - empirical]))
+    ax.errorbar(nominal, empirical, yerr=err, marker="o", capsize=3, label="FlowDPS")
+    ax.set_xlim(0.4, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("nominal coverage of the pixel-wise interval")
+    ax.set_ylabel("fraction of pixels covering the truth")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"Posterior calibration ({coverage['samples']} samples, Student-t)", fontsize=9)
+    return save_figure(fig, path)

@@ -2,7 +2,8 @@
 
 Writes ``mean.mrcs`` (the reconstruction), ``std.mrcs`` (pixel-wise posterior std),
 ``best.mrcs`` (lowest-residual sample), optionally ``samples.mrcs`` (N*S images), and
-``particles.csv`` (index, deviances, seconds, status) with the resolved ``config.json``.
+``particles.csv`` (index, deviances, seconds, samples, forward-model evaluations, status) with
+the resolved ``config.json``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def run(shards: list[str]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
             "status": merged["status"],
         }
     )
+    for key in ("n_samples", "forward_evaluations"):  # shards of older runs lack them
+        if key in merged:
+            table.insert(len(table.columns) - 1, key, merged[key])
     return merged, table
 
 

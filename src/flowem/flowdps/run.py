@@ -3,7 +3,9 @@
 S samples per particle in batches of particles x samples; the noise of sample j of particle
 i comes from the seed ``(seed, i, j)``, so any particle can be rerun alone. Writes an ``.npz``
 with, per particle: the posterior mean, pixel-wise std, lowest-residual sample, their Poisson
-deviances, the wall time and a status (a particle that fails is recorded, the others kept).
+deviances, the wall time, the number of samples, the forward-model evaluations
+(``samples x steps x dc_steps``, :mod:`flowem.flowdps.budget`) and a status (a particle that
+fails is recorded, the others kept).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tqdm import tqdm
 
 from flowem.command import command_parser, guarded, parse
 from flowem.errors import ConfigError
+from flowem.flowdps.budget import flowdps_evaluations
 from flowem.flowdps.particles import ParticleSet, load_particles, operator_for
 from flowem.flowdps.settings import split_flowdps
 from flowem.io import atomic_path
@@ -49,6 +52,10 @@ def sample_particles(particles, indices, prior: PriorVelocity, settings, run, se
         "deviance_mean": np.full(len(indices), np.nan),
         "seconds": np.zeros(len(indices)),
         "status": np.array(["ok"] * len(indices), dtype=object),
+        "n_samples": np.full(len(indices), samples, dtype=np.int64),
+        "forward_evaluations": np.full(
+            len(indices), flowdps_evaluations({"samples": samples, **settings.to_dict()})
+        ),
     }
     if run["keep_samples"]:
         out["samples"] = np.full((len(indices), samples, height, width), np.nan, np.float32)

@@ -54,8 +54,28 @@ def tuning_inputs(wildcards) -> dict[str, str]:
     return inputs
 
 
+def baseline_evaluations() -> int | None:
+    """The forward-model evaluations per particle of the iterative baselines (baselines.
+    evaluations: 'flowdps' = samples x steps x dc_steps of the flowdps section)."""
+    from flowem.flowdps.budget import resolve_evaluations
+
+    return resolve_evaluations(config["baselines"]["evaluations"], config["flowdps"])
+
+
 def method_config(method: str) -> dict:
-    return config["flowdps"] if method == "flowdps" else config["baselines"][method]
+    if method == "flowdps":
+        return config["flowdps"]
+    section = dict(config["baselines"][method])
+    if method in ("iterative", "poisson_tv"):
+        evaluations = baseline_evaluations()
+        if evaluations is not None:
+            section["evaluations"] = evaluations
+        elif section.get("iterations") is None:
+            raise ValueError(
+                f"baselines.{method}.iterations is null and baselines.evaluations is null: "
+                "set one of them"
+            )
+    return section
 
 
 def tuning_params(wildcards) -> str:
@@ -105,6 +125,20 @@ def method_results(wildcards) -> list[str]:
 def method_options(wildcards) -> str:
     return " ".join(
         f"--method {n}={f}" for n, f in method_folders(wildcards.pset).items()
+    )
+
+
+def tuning_results(wildcards) -> list[str]:
+    """Each method's tuning record (its choice goes into the equal-budget table)."""
+    return expand(
+        rules.tune_retrieval.output[0], method=list(method_folders(wildcards.pset))
+    )
+
+
+def tuned_options(wildcards, input) -> str:
+    return " ".join(
+        f"--tuning {n}={path}"
+        for n, path in zip(method_folders(wildcards.pset), input.tuning, strict=True)
     )
 
 
