@@ -33,3 +33,30 @@ rule sip_fit:
         "python -m flowem sip-fit --experiment {wildcards.experiment} --outdir {params.outdir} "
         "{params.structure} --params {params.sip:q} --seed {params.seed} "
         "--threads {threads} --no-progress --log {log}"
+
+
+rule sip_summary:
+    input:
+        metrics=sip_metrics,
+    output:
+        table=report(
+            f"{RESULTS}/sip/summary.csv",
+            caption="../report/sip_summary.rst",
+            category="SIP",
+            subcategory="summary",
+        ),
+        json=f"{RESULTS}/sip/summary.json",
+    log:
+        f"{LOGS}/sip_summary.log",
+    benchmark:
+        f"{BENCH}/sip_summary.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        outdir=output_folder,
+    shell:
+        "python -m flowem.sip.summary {input.metrics} --outdir {params.outdir} --log {log}"

@@ -16,10 +16,12 @@ from flowem.sip import figures
 from flowem.sip.experiments import TRUE_1D, build_experiment
 from flowem.sip.flow import run_flow
 from flowem.sip.losses import make_loss
+from flowem.sip.noise_floor import replicate_floor
 from flowem.sip.run_images import fit_baseline, fit_flow, particles_table, simulate, to_tensor
 from flowem.sip.settings import OneDSettings
 
 MONITOR_REFERENCE = 100_000  # true-law draws used for W1 while the flow runs
+W1_FLOOR_REPLICATES = 20
 
 
 class W1ToReference:
@@ -49,7 +51,14 @@ def run_1d(s: OneDSettings, outdir: Path, seed: int, progress: bool) -> dict[str
     reference = exp.true_sampler(s.w1_reference_size, rng(seed, 5))[:, 0]
     w1, monitor_w1 = W1ToReference(reference), W1ToReference(reference[:MONITOR_REFERENCE])
     monitor = lambda th: {"w1": monitor_w1(th.numpy())}  # noqa: E731
-    metrics: dict[str, Any] = {}
+    # W1 of true-law samples of the particle count: the floor a perfect fit sits on
+    floor = replicate_floor(
+        lambda k: w1(exp.true_sampler(s.n_particles, rng(seed, 13, k))), W1_FLOOR_REPLICATES
+    )
+    metrics: dict[str, Any] = {
+        "distance_sample_sizes": {"particles": s.n_particles, "w1_reference": len(reference)},
+        "w1_noise_floor": {**floor, "sample_size": s.n_particles},
+    }
     grid = np.linspace(-6, 6, 600)
     for index, loss in enumerate(s.losses):
         loss_fn = make_loss(loss, s.kernel_bandwidth, chunk_size=s.chunk_size, n_bins=s.kde_bins)

@@ -14,3 +14,13 @@ def sip_structure(wildcards) -> list[str]:
 
 def sip_structure_option(wildcards, input) -> str:
     return f"--structure {input.structure[0]}" if input.structure else ""
+
+
+def sip_metrics(wildcards) -> list[str]:
+    """The metrics of every configured experiment (the summary table's rows)."""
+    return expand(rules.sip_fit.output.metrics, experiment=config["sip"]["experiments"])
+
+
+def sip_targets() -> list[str]:
+    """The SIP stage's final outputs: each experiment's metrics and the summary table."""
+    return [*sip_metrics(None), rules.sip_summary.output.table]
