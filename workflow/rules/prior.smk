@@ -1,4 +1,6 @@
-# Stage 2, prior: flow-matching U-Nets on phase maps (kind=phase) and EM patches (kind=em).
+# Stage 2, prior: flow-matching U-Nets on phase maps (kind=phase) and EM patches (kind=em);
+# kind=em_diffusion is the EM prior's diffusion rival (same data, network and budget; an
+# epsilon-prediction objective), sampled through the same velocity interface.
 # The training state results/prior/<kind>/checkpoint/last.pt is not a declared output, so an
 # interrupted or failed job keeps it and the rerun resumes from it.
 

@@ -108,14 +108,17 @@ def save_prior_model(
     normaliser: Normaliser,
     step: int,
     config: dict[str, Any],
+    objective: str = "flow",
 ) -> Path:
-    """The inference artefact: EMA weights, architecture and data scale."""
+    """The inference artefact: EMA weights, architecture, data scale and training objective
+    (``flow`` or ``diffusion``; a model saved without one is a flow model)."""
     payload = {
         "network": network.to_dict(),
         "weights": ema_state,
         "data_scale": normaliser.scale,
         "step": step,
         "config": config,
+        "objective": objective,
     }
     return save_checkpoint(path, payload, MODEL_KIND)
 

@@ -21,12 +21,17 @@ from flowem.settings import (
     from_mapping,
 )
 
+OBJECTIVES = ("flow", "diffusion")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimisation of the flow-matching prior."""
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    # flow: conditional flow matching on the linear path; diffusion: DDPM epsilon prediction
+    # on the cosine VP path, the same network and budget (flowem.prior.diffusion)
+    objective: str = "flow"
     steps: int = 800
     batch_size: int = 32
     lr: float = 3e-4
@@ -46,6 +51,7 @@ class TrainSettings:
         if isinstance(self.network, dict):
             network = from_mapping(NetworkConfig, self.network, "train_prior.network")
             object.__setattr__(self, "network", network)
+        check_choice(self, "train_prior", "objective", OBJECTIVES)
         check_at_least(
             self, "train_prior", 1, "steps", "batch_size", "log_every", "checkpoint_every"
         )

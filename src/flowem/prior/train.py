@@ -1,5 +1,8 @@
 """Command ``train-prior``: fit the flow-matching prior to an MRC stack of images.
 
+``objective: diffusion`` trains the same network on the same batches with the DDPM epsilon
+objective instead (:mod:`flowem.prior.diffusion`): the diffusion rival, at an equal budget.
+
 Adam with linear warm-up, gradient clipping, EMA weights, bf16 autocast on CUDA, data-parallel
 under ``torchrun``. A rerun resumes from ``--checkpoint`` and continues exactly as an
 uninterrupted run would; a non-finite loss stops the run and keeps the last good checkpoint.
@@ -38,6 +41,7 @@ from flowem.prior.dataset import (
     make_batch,
     validation_batch,
 )
+from flowem.prior.diffusion import epsilon_loss
 from flowem.prior.distributed import (
     World,
     all_finite,
@@ -47,7 +51,7 @@ from flowem.prior.distributed import (
     stop_world,
 )
 from flowem.prior.ema import make_ema
-from flowem.prior.errors import TrainingDivergedError
+from flowem.prior.errors import CheckpointMismatchError, TrainingDivergedError
 from flowem.prior.figures import plot_loss_curve
 from flowem.prior.network import VelocityNet, count_parameters
 from flowem.prior.path import cfm_loss
@@ -55,6 +59,11 @@ from flowem.prior.settings import TrainSettings
 from flowem.runtime import pick_device, seed_everything, setup_logging, write_run_config
 
 LOG_COLUMNS = ("step", "train_loss", "grad_norm", "lr", "val_loss")
+
+
+def objective_loss(objective: str):
+    """``loss(net, x1, noise, time)`` of ``objective``; both take the same batches."""
+    return epsilon_loss if objective == "diffusion" else cfm_loss
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,12 @@ def build_state(
         log.info("fresh start: %d parameters, data std %.4g", count_parameters(net), data_std)
         return state
     saved = load_checkpoint(paths.checkpoint, TRAINING_KIND, settings.network)
+    objective = saved.get("config", {}).get("objective", "flow")
+    if objective != settings.objective:
+        raise CheckpointMismatchError(
+            f"{paths.checkpoint}: checkpoint was trained with objective '{objective}', the "
+            f"config asks for '{settings.objective}'; move it away to train from scratch."
+        )
     load_weights(paths.checkpoint, net, saved["model"])
     load_weights(paths.checkpoint, ema, saved["ema"])
     optimizer.load_state_dict(saved["optimizer"])
@@ -121,10 +136,14 @@ def build_state(
 
 
 @torch.no_grad()
-def validation_loss(ema_net: torch.nn.Module, batch, device: torch.device) -> float:
-    """CFM loss of the EMA network on a fixed held-out batch (fixed noise and times)."""
+def validation_loss(
+    ema_net: torch.nn.Module, batch, device: torch.device, objective: str = "flow"
+) -> float:
+    """The objective's loss of the EMA network on a fixed held-out batch (fixed noise, times)."""
     ema_net.eval()
-    loss = cfm_loss(ema_net, batch.x1.to(device), batch.x0.to(device), batch.t.to(device))
+    loss = objective_loss(objective)(
+        ema_net, batch.x1.to(device), batch.x0.to(device), batch.t.to(device)
+    )
     return float(loss)
 
 
@@ -151,6 +170,7 @@ def optimisation_step(
     grad_clip: float,
     world: World,
     use_bf16: bool,
+    objective: str = "flow",
 ) -> torch.Tensor | None:
     """One Adam update on this process's share of the batch; ``model`` may be DDP-wrapped.
 
@@ -160,7 +180,7 @@ def optimisation_step(
     x1, x0, t = (v.to(world.device, non_blocking=True) for v in (batch.x1, batch.x0, batch.t))
     state.net.train()
     with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        loss = cfm_loss(model, x1, x0, t)
+        loss = objective_loss(objective)(model, x1, x0, t)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = clip_grad_norm_(state.net.parameters(), grad_clip)
@@ -205,7 +225,9 @@ def train(settings: TrainSettings, paths: TrainPaths, seed: int, world: World, l
         batch = make_batch(stack, state.normaliser, settings.batch_size, seed, state.step,
                            world.rank, world.size, settings.rotate)  # fmt: skip
         lr = state.scheduler.get_last_lr()[0]
-        loss_and_norm = optimisation_step(model, state, batch, settings.grad_clip, world, use_bf16)
+        loss_and_norm = optimisation_step(
+            model, state, batch, settings.grad_clip, world, use_bf16, settings.objective
+        )
         if loss_and_norm is None:
             raise TrainingDivergedError(
                 f"{paths.train}: non-finite loss or gradient norm at step {state.step + 1}; "
@@ -218,7 +240,7 @@ def train(settings: TrainSettings, paths: TrainPaths, seed: int, world: World, l
         if state.step % settings.log_every == 0 or checkpoint_due:
             val = float("nan")
             if checkpoint_due and val_batch is not None:
-                val = validation_loss(ema.module, val_batch, world.device)
+                val = validation_loss(ema.module, val_batch, world.device, settings.objective)
             loss, grad_norm = mean_over_processes(torch.stack(interval).mean(0), world).tolist()
             for name, value in zip(
                 LOG_COLUMNS, (state.step, loss, grad_norm, lr, val), strict=True
@@ -242,6 +264,7 @@ def train(settings: TrainSettings, paths: TrainPaths, seed: int, world: World, l
             state.normaliser,
             state.step,
             config,
+            settings.objective,
         )
         table = pd.DataFrame(state.loss_log)
         write_table(paths.loss_csv, table)
