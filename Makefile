@@ -20,7 +20,7 @@ help:
 	@echo "              peak memory per job in $(SMOKE_DIR)/results/benchmarks (sizes SLURM mem_mb)"
 	@echo "make dryrun   show the jobs of the default pipeline without running them"
 	@echo "make lint     ruff, snakefmt --check and snakemake --lint"
-	@echo "make report   build Snakemake's report of the last run (results/report/snakemake.html)"
+	@echo "make report   build Snakemake's report of the last run (results/report/report.zip, linked from index.html)"
 
 setup: $(STAMP)
 
@@ -71,7 +71,7 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 
 report: $(STAMP)
-	$(SNAKEMAKE) --report results/report/snakemake.html
+	$(SNAKEMAKE) --report results/report/report.zip
 
 clean:
 	rm -rf results/* .snakemake/log

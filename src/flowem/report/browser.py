@@ -1,7 +1,8 @@
-"""Open a page in headless Chromium and check it: every image loaded, no console errors, and
-a full-page screenshot. Chromium is driven through the DevTools protocol over a pipe
-(``--remote-debugging-pipe``: JSON messages separated by NUL bytes on file descriptors 3
-and 4), so only the standard library is needed.
+"""Open a page in headless Chromium and check it: every image loaded, no console errors, the
+elements that must be on the first screen inside the viewport, every ``<details>`` opening
+onto content, and screenshots of the first screen and of the whole page. Chromium is driven
+through the DevTools protocol over a pipe (``--remote-debugging-pipe``: JSON messages
+separated by NUL bytes on file descriptors 3 and 4), so only the standard library is needed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,25 @@ Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null))).
                                           naturalWidth: i.naturalWidth})))
 """
 
+_FIRST_SCREEN_JS = """
+JSON.parse(%s).map(id => {
+  const e = document.getElementById(id);
+  if (!e) return {id: id, found: false, within: false};
+  const r = e.getBoundingClientRect();
+  return {id: id, found: true, top: r.top, bottom: r.bottom, right: r.right,
+          within: r.height > 0 && r.top >= 0 && r.bottom <= innerHeight && r.right <= innerWidth};
+})
+"""
+# open every <details> (document order: outer before inner); its box must grow when it opens
+_DETAILS_JS = """
+Array.from(document.querySelectorAll('details')).map((d, i) => {
+  const closed = d.open ? null : d.getBoundingClientRect().height;
+  d.open = true;
+  return {index: i, id: d.id || '', closed_height: closed,
+          open_height: d.getBoundingClientRect().height};
+})
+"""
+
 
 class BrowserError(FlowemError):
     """Chromium is missing, failed to start, or did not answer in time."""
@@ -55,14 +75,28 @@ class PageCheck:
     images: list[dict[str, Any]] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     screenshot: Path | None = None
+    first_screen: list[dict[str, Any]] = field(default_factory=list)
+    first_screen_shot: Path | None = None
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def broken_images(self) -> list[dict[str, Any]]:
         return [i for i in self.images if not i.get("naturalWidth")]
 
     @property
+    def off_first_screen(self) -> list[str]:
+        return [e["id"] for e in self.first_screen if not e.get("within")]
+
+    @property
+    def folded_shut(self) -> list[dict[str, Any]]:
+        """``<details>`` that show nothing more when opened."""
+        return [d for d in self.details if not d["open_height"] > (d["closed_height"] or 0) + 1]
+
+    @property
     def ok(self) -> bool:
-        return not self.broken_images and not self.console_errors
+        return not (
+            self.broken_images or self.console_errors or self.off_first_screen or self.folded_shut
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +106,11 @@ class PageCheck:
             "broken_images": self.broken_images,
             "console_errors": self.console_errors,
             "screenshot": self.screenshot,
+            "first_screen": self.first_screen,
+            "off_first_screen": self.off_first_screen,
+            "first_screen_shot": self.first_screen_shot,
+            "details": len(self.details),
+            "folded_shut": self.folded_shut,
         }
 
 
@@ -192,11 +231,18 @@ def check_page(
     screenshot: str | Path | None = None,
     chromium: str | None = None,
     timeout_s: float = 20.0,
+    *,
+    viewport: tuple[int, int] = (1280, 900),
+    first_screen: str | Path | None = None,
+    first_screen_ids: tuple[str, ...] = (),
 ) -> PageCheck:
-    """Load ``page`` (a local HTML file) in headless Chromium; report images and errors.
+    """Load ``page`` (a local HTML file) in headless Chromium at ``viewport`` (CSS px, width
+    and height); report images, errors, whether the elements ``first_screen_ids`` lie inside
+    the first screen, and whether every ``<details>`` shows content once opened.
 
-    With ``screenshot``, the full page is saved there as PNG (atomically).
-    Raises :class:`BrowserError` if Chromium is absent, fails or exceeds ``timeout_s``.
+    With ``screenshot`` the full page, with ``first_screen`` the first screen, is saved there
+    as PNG (atomically). Raises :class:`BrowserError` if Chromium is absent, fails or exceeds
+    ``timeout_s``.
     """
     chromium = chromium or find_chromium()
     if chromium is None:
@@ -213,6 +259,12 @@ def check_page(
             ]
             for domain in ("Runtime", "Log", "Page"):
                 tools.call(f"{domain}.enable", session=session)
+            width, height = viewport
+            tools.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                session,
+            )
             navigation = tools.call("Page.navigate", {"url": url}, session)
             if navigation.get("errorText"):
                 raise BrowserError(f"{url}: {navigation['errorText']}")
@@ -223,8 +275,19 @@ def check_page(
                 session,
             )
             check = PageCheck(url, images=result.get("result", {}).get("value") or [])
+            if first_screen_ids:
+                check.first_screen = _evaluate(
+                    tools, session, _FIRST_SCREEN_JS % json.dumps(json.dumps(first_screen_ids))
+                )
+            if first_screen is not None:
+                clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+                check.first_screen_shot = _save_png(
+                    tools.call("Page.captureScreenshot", {"format": "png", "clip": clip}, session),
+                    Path(first_screen),
+                )
             if screenshot is not None:
                 check.screenshot = _screenshot(tools, session, Path(screenshot))
+            check.details = _evaluate(tools, session, _DETAILS_JS)
             check.console_errors = _errors(
                 [e for e in tools.events if e.get("sessionId") == session]
             )
@@ -247,6 +310,19 @@ def _screenshot(tools: _DevTools, session: str, path: Path) -> Path:
         {"format": "png", "captureBeyondViewport": True, "clip": clip},
         session,
     )
+    return _save_png(shot, path)
+
+
+def _save_png(shot: dict, path: Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(base64.b64decode(shot["data"]))
     return path
+
+
+def _evaluate(tools: _DevTools, session: str, expression: str) -> list[dict[str, Any]]:
+    result = tools.call(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session
+    )
+    if "exceptionDetails" in result:
+        raise BrowserError(f"page script failed: {result['exceptionDetails'].get('text')}")
+    return result.get("result", {}).get("value") or []

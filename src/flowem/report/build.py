@@ -1,22 +1,30 @@
 """``flowem report``: the page a scientist opens after a run, ``results/report/index.html``.
 
-One section per output folder under ``--results`` with its tables (metrics JSON, CSV/TSV)
-and figures, the scale the run used, the cost of each rule (Snakemake benchmark files), and
-provenance: this report's environment (package versions, git commit), each output's
-creation record, the resolved configuration and the sha256 of every data file under
-``resources/``. The page is static HTML with figures embedded; with Chromium present it is
-opened headless, checked (images loaded, no console errors) and screenshotted beside it.
+First the run's answers (:mod:`flowem.report.findings`): per question a verdict, a sentence
+computed from the numbers, its table, a chart and the stage's figures, under the run's scale
+and run time. Then the details: one section per stage in pipeline order, each output folder
+under ``--results`` folded with its tables (metrics JSON, CSV/TSV), figures and resolved
+config; the run time of each rule as a chart (Snakemake benchmark files); and provenance:
+this report's environment (package versions, git commit), each output's creation record,
+the resolved configuration and the sha256 of every data file under ``resources/``. The page
+is static HTML; every figure is copied into ``figures/`` beside it (full resolution on click)
+and embedded. With Chromium present the page is opened headless and checked (images loaded,
+no console errors, the FlowDPS answer on the first 1400 x 900 screen, folded details open);
+``screenshot.png`` (whole page) and ``first_screen.png`` are kept beside it.
 
 Parameters (``--params`` JSON, all optional): ``title`` (str), ``embed_images`` (bool,
 true), ``max_table_rows`` (int, 30), ``checksums`` (bool, true), ``check_page``
 (``"auto"`` | true | false, ``"auto"``), ``scale`` (str: the run's scale when no output
-config states it), ``config`` (object: the whole resolved configuration to show).
+config states it), ``config`` (object: the whole resolved configuration to show),
+``captions`` (str or null, ``"workflow"``: the workflow folder whose ``report(...)`` captions
+of Snakemake's report are shown with the same outputs here).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +34,19 @@ from flowem.command import command_parser, guarded, parse
 from flowem.errors import FlowemError
 from flowem.fetch import known_files, sha256sum
 from flowem.io import atomic_path, write_json
+from flowem.report.captions import caption_for, read_captions
 from flowem.report.collect import Section, Table, benchmark_table, collect, run_scales
-from flowem.report.html import render_page
+from flowem.report.figures import plot_panels, plot_rule_times, save_figure
+from flowem.report.findings import Finding, gather
+from flowem.report.html import Page, render_page
 from flowem.runtime import provenance, setup_logging, write_run_config
 from flowem.settings import resolve_params
 
 log = logging.getLogger("flowem.report")
+
+#: elements the first screen (1400 x 900) must show: the FlowDPS answer's table and verdict
+FIRST_SCREEN_IDS = ("flowdps-table", "flowdps-verdict")
+VIEWPORT = (1400, 900)
 
 DEFAULTS: dict[str, Any] = {
     "title": "flowem run report",
@@ -41,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "check_page": "auto",
     "scale": None,
     "config": None,
+    "captions": "workflow",
 }
 
 
@@ -109,6 +125,55 @@ def provenance_tables(sections: list[Section], resources: Path | None, env: dict
     return tables
 
 
+def rule_seconds(bench: Table | None) -> dict[str, float]:
+    """Seconds per rule, summed over its jobs (``flowdps/test/1-of-4`` counts to ``flowdps``)."""
+    if bench is None or "s" not in bench.frame:
+        return {}
+    rules = bench.frame["rule"].str.split("/").str[0]
+    return {k: float(v) for k, v in bench.frame["s"].groupby(rules).sum().items() if v > 0}
+
+
+def run_time(sections: list[Section], bench: Table | None) -> str:
+    """The run's time: first to last output written, and rule time summed over jobs."""
+    stamps = pd.to_datetime(
+        [s.provenance.get("created_utc") for s in sections if s.provenance],
+        errors="coerce",
+        utc=True,
+    ).dropna()
+    parts = []
+    if len(stamps) > 1:
+        minutes = (stamps.max() - stamps.min()).total_seconds() / 60
+        parts.append(f"outputs written over {minutes:.0f} min (first to last)")
+    total = sum(rule_seconds(bench).values())
+    if total:
+        parts.append(f"{total / 60:.0f} min of rule time in total")
+    if len(stamps):
+        parts.append(f"finished {stamps.max():%Y-%m-%d %H:%M} UTC")
+    return "; ".join(parts) or "run time unknown (no benchmark or provenance records)"
+
+
+def output_captions(results: Path, workflow: str | None, config: dict | None) -> dict[Path, str]:
+    """The Snakemake report's caption of every output under ``results`` that has one."""
+    captions = read_captions(workflow)
+    found = {}
+    for path in results.rglob("*") if captions else []:
+        if path.is_file() and (
+            text := caption_for(path.relative_to(results).as_posix(), captions, config)
+        ):
+            found[path.resolve()] = text
+    return found
+
+
+def draw_charts(findings: list[Finding], folder: Path) -> dict[str, Path]:
+    """One chart per finding with panels, ``folder/finding_<key>.png``."""
+    charts = {}
+    for finding in findings:
+        if finding.panels:
+            fig = plot_panels(finding.panels)
+            charts[finding.key] = save_figure(fig, folder / f"finding_{finding.key}.png")
+    return charts
+
+
 def build_report(
     results: str | Path, out: str | Path, params: dict[str, Any], resources: str | Path | None
 ) -> Path:
@@ -117,24 +182,41 @@ def build_report(
     results, out = Path(results), Path(out)
     sections = collect(results)
     bench = benchmark_table(results / "benchmarks")
+    findings = gather(results)
+    figures = out.parent / "figures"
+    shutil.rmtree(figures, ignore_errors=True)  # copies of a previous build's figures
+    rule_chart = None
+    if seconds := rule_seconds(bench):
+        rule_chart = save_figure(plot_rule_times(seconds), figures / "rule_times.png")
     env = provenance()
     resources_dir = Path(resources) if resources is not None and options["checksums"] else None
-    page = render_page(
+    page = Page(
         title=options["title"],
         scales=run_scales(sections, options["scale"]),
+        run_time=run_time(sections, bench),
+        findings=findings,
+        charts=draw_charts(findings, figures),
         sections=sections,
-        extra_tables=[bench] if bench is not None else [],
+        run_cost=[bench] if bench is not None else [],
+        run_cost_chart=rule_chart,
         provenance=env,
         provenance_tables=provenance_tables(sections, resources_dir, env),
         resolved_config=options["config"],
-        page_dir=out.parent,
-        embed_images=bool(options["embed_images"]),
-        max_rows=int(options["max_table_rows"]),
+        results=results,
+        captions=output_captions(results, options["captions"], options["config"]),
+    )
+    text = render_page(
+        page, out.parent, bool(options["embed_images"]), int(options["max_table_rows"])
     )
     with atomic_path(out) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     log.info(
-        "%s: %d sections, %d figures", out, len(sections), sum(len(s.figures) for s in sections)
+        "%s: %d findings (%s), %d sections, %d figures",
+        out,
+        len(findings),
+        ", ".join(f"{f.key} {f.verdict}" for f in findings),
+        len(sections),
+        sum(len(s.figures) for s in sections),
     )
     return out
 
@@ -149,7 +231,13 @@ def check_report_page(page: Path, mode: str | bool) -> None:
     if mode is False or mode == "false":
         return
     try:
-        check = check_page(page, page.parent / "screenshot.png")
+        check = check_page(
+            page,
+            page.parent / "screenshot.png",
+            first_screen=page.parent / "first_screen.png",
+            viewport=VIEWPORT,
+            first_screen_ids=FIRST_SCREEN_IDS,
+        )
     except BrowserError as exc:
         if mode == "auto":
             log.warning("page not checked in a browser: %s", exc)
@@ -157,7 +245,11 @@ def check_report_page(page: Path, mode: str | bool) -> None:
         raise
     write_json(page.parent / "page_check.json", check.as_dict())
     if check.ok:
-        log.info("page check: %d images loaded, no console errors", len(check.images))
+        log.info(
+            "page check: %d images loaded, no console errors, %d details open",
+            len(check.images),
+            len(check.details),
+        )
     elif mode is True:
         raise FlowemError(f"{page}: page check failed: {json.dumps(check.as_dict(), default=str)}")
     else:

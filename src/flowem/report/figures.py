@@ -104,3 +104,64 @@ def plot_decorrelation(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_panels(panels, title: str = "") -> plt.Figure:
+    """Panels of a finding (:class:`flowem.report.findings.Panel`): bars with 95% interval
+    whiskers for method comparisons, curves with shaded intervals, target lines dashed."""
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    for ax, panel in zip(axes.ravel(), panels, strict=False):
+        y = np.asarray(panel.y, dtype=float)
+        low = None if panel.low is None else np.asarray(panel.low, dtype=float)
+        high = None if panel.high is None else np.asarray(panel.high, dtype=float)
+        if panel.kind == "line":
+            x = np.asarray(panel.x, dtype=float)
+            ax.plot(x, y, marker="o", color="C0")
+            if low is not None and high is not None:
+                ax.fill_between(x, low, high, alpha=0.25, color="C0", label="95% interval")
+            if panel.diagonal:
+                ax.plot([0, 1], [0, 1], ls="--", color="0.4", lw=1, label="calibrated")
+                ax.legend(fontsize=7)
+            ax.set_xlabel(panel.xlabel)
+        else:
+            x = np.arange(len(y))
+            colors = ["C3" if name == panel.highlight else "C0" for name in panel.x]
+            ax.bar(x, y, color=colors, alpha=0.85)
+            if low is not None and high is not None:
+                ok = np.isfinite(low) & np.isfinite(high)
+                err = np.abs(np.vstack([y - low, high - y]))[:, ok]
+                ax.errorbar(x[ok], y[ok], yerr=err, fmt="none", ecolor="k", capsize=3, lw=1)
+            ax.set_xticks(x, [str(n) for n in panel.x], rotation=30, ha="right", fontsize=8)
+            finite = y[np.isfinite(y)]
+            zoom = panel.reference is None and finite.size > 1 and "resolution" not in panel.ylabel
+            if zoom and finite.min() > 0:  # differences of a few dB on a 20-30 dB scale
+                top = np.nanmax(high) if high is not None and np.isfinite(high).any() else 0
+                span = max(finite.max(), top) - finite.min()
+                ax.set_ylim(max(0.0, finite.min() - 0.6 * span - 1e-9), None)
+        if panel.reference is not None and np.isfinite(panel.reference):
+            ax.axhline(panel.reference, ls="--", color="C2", lw=1)
+        ax.set_ylabel(panel.ylabel)
+        ax.set_title(panel.title, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rule_times(rules: Mapping[str, float], top: int = 25) -> plt.Figure:
+    """Run time per rule (seconds, summed over its jobs) as horizontal bars, longest first."""
+    items = sorted(rules.items(), key=lambda kv: -kv[1])[:top]
+    fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(items) + 1.0))
+    names = [k for k, _ in items][::-1]
+    seconds = np.array([v for _, v in items][::-1]) / 60.0
+    ax.barh(names, seconds, color="C0")
+    ax.set_xlabel("run time (min, summed over the rule's jobs)")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig

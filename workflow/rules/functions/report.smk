@@ -30,7 +30,7 @@ def stage_targets() -> list[str]:
         *expand(rules.sample_prior.output.metrics, kind=["phase", "em"]),
         rules.restore.output.metrics,
         *flowdps_targets(),
-        *expand(rules.sip_fit.output.metrics, experiment=config["sip"]["experiments"]),
+        *sip_targets(),
     ]
 
 
