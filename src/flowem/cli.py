@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample-prior": ("flowem.prior.sample", "sample the prior and measure its quality"),
     "em-patches": ("flowem.restore.patches", "EM training / validation patches"),
     "restore": ("flowem.restore.run", "EM restoration tasks with the flow prior and baselines"),
+    "train-supervised": (
+        "flowem.restore.supervised",
+        "a supervised restoration network for one task (the prior's rival; resumes)",
+    ),
     "flowdps": ("flowem.flowdps.run", "FlowDPS posterior sampling of one shard of particles"),
     "gather-flowdps": ("flowem.flowdps.gather", "join FlowDPS shards into one result folder"),
     "baseline": (

@@ -135,6 +135,12 @@ _GEOMETRY = _shared(
     "phase_maps",
 )
 
+#: the keys of prior.em.train that a supervised network shares (the same budget)
+_BUDGET = (
+    "steps", "batch_size", "lr", "warmup_steps", "grad_clip", "ema_decay", "rotate", "bf16",
+    "log_every", "checkpoint_every", "device",
+)  # fmt: skip
+
 #: every config section that a stage reads, and where its defaults live in code
 SECTIONS: tuple[Section, ...] = (
     Section("data", ("flowem.fetch.command:DEFAULTS",)),
@@ -167,8 +173,17 @@ SECTIONS: tuple[Section, ...] = (
         "flowdps", ("flowem.flowdps.settings:RUN_DEFAULTS", "flowem.posterior:FlowDPSSettings")
     ),
     Section("baselines.wiener", ("flowem.flowdps.settings:WIENER_DEFAULTS",)),
-    Section("baselines.iterative", ("flowem.retrieval:IterativeSettings",)),
-    Section("baselines.poisson_tv", ("flowem.retrieval:PoissonTVSettings",)),
+    # evaluations: filled in from baselines.evaluations (flowem.flowdps.budget)
+    Section(
+        "baselines.iterative",
+        ("flowem.retrieval:IterativeSettings",),
+        filled_in={"evaluations": None},
+    ),
+    Section(
+        "baselines.poisson_tv",
+        ("flowem.retrieval:PoissonTVSettings",),
+        filled_in={"evaluations": None},
+    ),
     Section("tuning", ("flowem.flowdps.tune:DEFAULTS",), workflow_keys=("grids",)),
     Section(
         "evaluation",
@@ -180,6 +195,18 @@ SECTIONS: tuple[Section, ...] = (
     Section("restore", ("flowem.restore.settings:RestoreSettings",)),
     Section("restore.sampler", ("flowem.restore.settings:RestoreSettings.sampler",)),
     Section("restore.degradation", ("flowem.restore.settings:RestoreSettings.degradation",)),
+    Section(
+        "supervised",
+        ("flowem.restore.supervised:SupervisedSettings",),
+        workflow_keys=("tasks", "in_restore"),
+        filled_in={
+            "task": None,
+            "network": "prior.em.train.network",
+            "degradation": None,  # restore.degradation, compared as its own section
+            "train_slices": "em_patches.train_slices",
+            **_shared(_BUDGET, "prior.em.train"),
+        },
+    ),
     Section("sip.1d", ("flowem.sip.settings:OneDSettings",)),
     Section("sip.nanocluster", ("flowem.sip.settings:NanoclusterSettings",)),
     Section("sip.protein", ("flowem.sip.settings:ProteinSettings",)),

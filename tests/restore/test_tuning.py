@@ -7,7 +7,8 @@ import pytest
 
 from flowem.errors import ConfigError
 from flowem.posterior import SamplerSettings
-from flowem.restore.tuning import tune_sampler
+from flowem.restore.settings import RestoreSettings
+from flowem.restore.tuning import row_sampler, tune_sampler
 
 
 def test_tuning_picks_the_analytic_best_shrinkage():
@@ -33,5 +34,29 @@ def test_tuning_picks_the_analytic_best_shrinkage():
 def test_ties_keep_the_first_point_and_unknown_fields_are_refused():
     chosen, _ = tune_sampler(lambda s: 1.0, SamplerSettings(), {"steps": [5, 10]})
     assert chosen.steps == 5
+    diverged = lambda s: np.nan if s.lr < 1 else 10.0 / s.lr  # noqa: E731
+    chosen, record = tune_sampler(diverged, SamplerSettings(), {"lr": [0.5, 2.0, 4.0]})
+    assert chosen.lr == 2.0 and np.isnan(record["trials"][0]["val_psnr"])
     with pytest.raises(ConfigError):
         tune_sampler(lambda s: 1.0, SamplerSettings(), {"method": ["si"]})
+
+
+def test_every_sampler_gets_a_grid_of_the_same_size():
+    grid = {"lr": [0.5, 1.0, 2.0, 4.0]}
+    settings = RestoreSettings(samplers=["dc", "si"], tune={"dc": grid, "si": grid})
+    assert settings.flow_methods == ["dc", "si"]
+    with pytest.raises(ConfigError, match="same number of grid points"):
+        RestoreSettings(samplers=["dc", "si"], tune={"dc": grid, "si": {"lr": [1.0, 2.0]}})
+    with pytest.raises(ConfigError, match="no grid for sampler 'pnp'"):
+        RestoreSettings(samplers=["dc", "pnp"], tune={"dc": grid, "si": grid})
+    with pytest.raises(ConfigError, match=r"restore\.tune\.dps"):
+        RestoreSettings(samplers=["dc"], tune={"dc": grid, "dps": {"method": ["si"]}})
+    assert RestoreSettings(samplers=[], tune={}).flow_methods == ["si"]  # the base sampler
+
+
+def test_each_sampler_row_takes_its_own_schedule():
+    base = SamplerSettings(method="dc", schedule="pnp", lr=2.0)
+    assert row_sampler(base, "si").schedule == "si"  # the supplement's lr t^alpha
+    assert row_sampler(base, "pnp").schedule == "pnp"  # PnP-Flow's lr (1 - t)^alpha
+    assert row_sampler(base, "si").gamma(0.0) == 0.0 and row_sampler(base, "pnp").gamma(1.0) == 0
+    assert row_sampler(base, "dc") == base and row_sampler(base, "si").lr == 2.0

@@ -30,7 +30,7 @@ JOBS = {
     "preprocess_particles": 1,
     "fetch_em_volume": 1,
     "em_patches": 1,
-    "train_prior": 2,
+    "train_prior": 2,  # phase and em; em_diffusion where supervised.in_restore
     "sample_prior": 2,
     "tune_retrieval": 4,
     "flowdps": 6,
@@ -87,9 +87,25 @@ def test_dry_run_of_each_config(tmp_path, configfile):
         "simulate_dose": doses,
         "dose_curve": int(bool(config["evaluation"]["dose_sweep"])),
     }
+    if config["supervised"]["in_restore"]:  # the restoration's rivals in the main table
+        expected["train_supervised"] = len(config["supervised"]["tasks"])
+        expected["train_prior"] = JOBS["train_prior"] + 1  # the diffusion EM prior
+    else:
+        expected["train_supervised"] = 0
     assert doses >= 1  # every shipped config draws the curve
     for rule, count in expected.items():
         assert counts.get(rule, 0) == count, proc.stdout
+
+
+def test_restore_rivals_target_trains_every_rival(tmp_path):
+    """The default profile leaves the rivals to the restore_rivals target: a supervised network
+    per task and the diffusion EM prior, scored by one more restore run."""
+    proc = snakemake("-n", "--cores", "2", "restore_rivals", workdir=tmp_path)
+    counts = job_counts(proc.stdout)
+    config = load_config(REPO / "config/config.yaml")
+    assert counts["train_supervised"] == len(config["supervised"]["tasks"]) == 6
+    assert counts["train_prior"] == 2  # em and em_diffusion, no phase prior
+    assert counts["restore_with_rivals"] == 1 and counts.get("restore", 0) == 0
 
 
 def test_paper_smoke_dry_run_runs_every_rule_at_paper_sizes(tmp_path):

@@ -44,7 +44,7 @@ EM_VOLUME = f"{CACHE}/{config['em_patches']['volume']}"
 wildcard_constraints:
     pdb_id="[0-9][a-z0-9]{3}",
     experiment="1d|nanocluster|protein",
-    kind="phase|em",
+    kind="phase|em|em_diffusion",
     method="flowdps|wiener|iterative|poisson_tv",
     pset=f"test|mismatch|clean|{REAL}|dose[0-9]+(\\.[0-9]+)?",
     dose="[0-9]+(\\.[0-9]+)?",

@@ -49,6 +49,15 @@ def mean_scores(truths, images, pixel_nm: float) -> dict[str, float]:
     return {name: float(np.mean([s[name] for s in scores])) for name in METRICS}
 
 
+def mean_psnr(truths, images) -> float:
+    """Mean PSNR (dB) over the images (clipped to the data range, as :func:`image_scores`)."""
+    values = [
+        psnr(t, np.clip(i, -1.0, 1.0), reference_range(t))
+        for t, i in zip(truths, images, strict=True)
+    ]
+    return float(np.mean(values))
+
+
 def mosaic(images: np.ndarray) -> np.ndarray:
     """Images (N, h, w) side by side in rows of up to three (missing tiles: mid-grey 0)."""
     cols = min(3, len(images))

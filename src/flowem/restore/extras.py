@@ -30,10 +30,35 @@ from flowem.restore.tasks import make_task
 from flowem.runtime import torch_generator
 
 
+def speed_from_rows(result, diffusion_row: str, settings) -> dict:
+    """Flow vs diffusion from the speed task's rows of the same run (the same number of
+    samples per image): seconds per restored image of the task's flow row and of DPS on the
+    diffusion prior (``diffusion_row``), and their mean PSNR on the crops DPS restored (all
+    or ``diffusion_crops`` of them) with the paired difference."""
+    flow, diffusion = result.flow_row, diffusion_row
+    per_crop = result.per_crop.set_index("crop")
+    crops = per_crop.loc[per_crop["method"] == diffusion].index
+    flow_psnr = per_crop.loc[per_crop["method"] == flow, "psnr"].loc[crops]
+    out = {
+        "task": settings.speed_task,
+        "n_patches": len(crops),
+        "samples_per_image": settings.samples_per_image,
+        "flow_row": flow,
+        "diffusion_row": diffusion,
+        "flow_seconds": result.seconds[flow],
+        "diffusion_seconds": result.seconds[diffusion],
+        "psnr_flow": float(flow_psnr.mean()),
+        "psnr_diffusion": result.scores[diffusion]["psnr"],
+        "psnr_difference": result.scores[diffusion]["paired"]["psnr"],
+    }
+    out["speedup"] = out["diffusion_seconds"] / out["flow_seconds"]
+    return out
+
+
 def speed_comparison(restorer, truths: np.ndarray, sampler: SamplerSettings, settings) -> dict:
-    """The flow sampler (``sampler``, one posterior sample) vs flow DPS (``dps_steps`` steps,
-    gradient through the network, one sample) on the centre patch of every test image; seconds
-    for the whole batch of patches, PSNR the mean over them."""
+    """Without a diffusion prior: the flow sampler (``sampler``, one posterior sample) vs flow
+    DPS (``dps_steps`` steps, gradient through the network, one sample) on the centre patch of
+    ``truths``; seconds for the whole batch of patches, PSNR the mean over them."""
     task = make_task(settings.speed_task, settings.degradation)
     patches = centre_crop_or_pad(truths, restorer.prior.patch, pad=False).copy()
     single = replace(settings, samples_per_image=1)

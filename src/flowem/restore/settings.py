@@ -10,14 +10,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from flowem.posterior import SamplerSettings
+from flowem.posterior.settings import METHODS
 from flowem.restore.tasks import TASKS, DegradationSettings
-from flowem.restore.tuning import check_grid
+from flowem.restore.tuning import check_tune
 from flowem.settings import (
     check_at_least,
     check_choice,
     check_interval,
     from_mapping,
     reject_unknown,
+    require,
 )
 
 
@@ -25,21 +27,31 @@ from flowem.settings import (
 class RestoreSettings:
     """Which images, which sampler, which extra experiments."""
 
-    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)  # base of every row
     degradation: DegradationSettings = field(default_factory=DegradationSettings)
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    #: the flow rows (``flow_<method>``), each ``sampler`` switched to that method and its own
+    #: schedule (tuning.row_sampler); empty: one row of ``sampler`` as it is (the ablations)
+    samplers: list[str] = field(default_factory=lambda: ["dc", "si", "pnp"])
     task_lr: dict[str, float] = field(default_factory=dict)  # per-task override of sampler.lr
     test_slices: list[int] = field(default_factory=lambda: list(range(24, 30)))
-    val_slices: list[int] = field(default_factory=lambda: [22, 23])  # baseline tuning
+    val_slices: list[int] = field(default_factory=lambda: [22, 23])  # tuning, never tested
     samples_per_image: int = 1  # posterior samples averaged into the restoration (their mean)
-    tune: dict[str, list] = field(default_factory=dict)  # sampler grid tuned per task on val
+    #: per sampler (dc, si, pnp, dps) a grid tuned per task on the validation crops; every grid
+    #: the same size (the same budget); {}: no tuning
+    tune: dict[str, dict[str, list]] = field(default_factory=dict)
     tune_samples: int = 1  # posterior samples per validation image while tuning
     niqe_slices: list[int] = field(default_factory=lambda: list(range(22)))  # EM NIQE model
-    crop: int = 128  # centred crop of each test slice (512: full slices)
+    crop: int = 128  # side of each test and validation crop (512 with crop_grid 1: full slices)
+    crop_grid: int = 1  # test crops: a crop_grid x crop_grid grid of crops per test slice
+    val_crop_grid: int = 1  # the same on each validation slice
+    #: tasks that get the diffusion_dps row when a diffusion prior is given (DPS is costly)
+    diffusion_tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    diffusion_crops: int = 0  # DPS on this many test crops, spread over the set (0: all)
     overlap_fraction: float = 0.125
     batch_size: int = 64  # patches per network call
     full_slice_task: str | None = None  # one full 512 x 512 slice, stitched (paper: sr4)
-    speed: bool = True  # flow (SI) vs flow DPS on one patch of the speed task
+    speed: bool = True  # flow vs DPS (diffusion prior if given) on the speed task
     speed_task: str = "sr4"
     axial_volume_factor: int = 4  # real volume: 50 nm -> 50/4 nm in z (paper 12); 0: skip
     axial_volume_crop: int = 32
@@ -58,14 +70,29 @@ class RestoreSettings:
             )
         reject_unknown(dict.fromkeys(self.tasks), TASKS, "restore.tasks")
         reject_unknown(self.task_lr, TASKS, "restore.task_lr")
+        reject_unknown(dict.fromkeys(self.diffusion_tasks), TASKS, "restore.diffusion_tasks")
+        reject_unknown(dict.fromkeys(self.samplers), METHODS, "restore.samplers")
+        require(
+            len(set(self.samplers)) == len(self.samplers), "restore.samplers", "a sampler twice"
+        )
         check_interval(self, "restore", "overlap_fraction", 0, 1, open_high=True)
         check_at_least(self, "restore", 8, "crop", "axial_volume_crop")
         check_at_least(self, "restore", 1, "batch_size", "samples_per_image", "tune_samples")
+        check_at_least(self, "restore", 1, "crop_grid", "val_crop_grid")
+        check_at_least(self, "restore", 0, "diffusion_crops")
         check_at_least(self, "restore", 0, "axial_volume_factor")
         in_plane = tuple(task for task in TASKS if task != "axial")
         check_choice(self, "restore", "speed_task", in_plane)
         check_choice(self, "restore", "full_slice_task", (None, *in_plane))
-        check_grid(self.tune)
+        check_tune(self.tune)
+        if self.tune:
+            for method in self.flow_methods:
+                require(method in self.tune, "restore.tune", f"no grid for sampler {method!r}")
+
+    @property
+    def flow_methods(self) -> list[str]:
+        """The flow rows' methods (``samplers``, else the base sampler's)."""
+        return list(self.samplers) or [self.sampler.method]
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RestoreSettings:

@@ -11,6 +11,29 @@ def restore_params() -> str:
     return stage_params("restore")
 
 
+def all_rivals(wildcards) -> dict[str, object]:
+    """The rivals of the flow prior: a supervised network per task (train_supervised)
+    and the diffusion EM prior (train_prior, kind em_diffusion)."""
+    return {"supervised": supervised_models(), "diffusion": prior_model("em_diffusion")}
+
+
+def restore_rivals(wildcards) -> dict[str, object]:
+    """The main restore rule's rivals: all of them where ``supervised.in_restore`` (the paper
+    profile), none in the default profile, whose 30 minutes do not hold seven more trainings at
+    the EM prior's budget (the ``restore_rivals`` target runs them)."""
+    return all_rivals(wildcards) if config["supervised"]["in_restore"] else {}
+
+
+def rival_options(wildcards, input) -> str:
+    """The restore command's options for the rivals among the rule's inputs."""
+    options = []
+    if "supervised" in input.keys():
+        options.append("--supervised " + " ".join(input.supervised))
+    if "diffusion" in input.keys():
+        options.append(f"--diffusion-model {input.diffusion}")
+    return " ".join(options)
+
+
 RESTORE_GRID = paramspace("restore")
 #: the table's columns as the restore section's keys (`sampler`: a column cannot be called
 #: `method`, a global wildcard)
