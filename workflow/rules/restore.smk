@@ -11,6 +11,7 @@ rule fetch_em_volume:
         f"{LOGS}/fetch_em_volume.log",
     benchmark:
         f"{BENCH}/fetch_em_volume.tsv"
+    priority: 20  # heads the longest chain (em_patches, the EM prior, restore): start it first
     conda:
         "../../envs/flowem.yaml"
     threads: 1
