@@ -154,3 +154,17 @@ def test_build_names_the_section_and_key():
         build("baselines.iterative", {"restarts": 0})
     with pytest.raises(ConfigError, match="sip: not a config section"):
         build("sip", {})
+
+
+def test_the_rivals_budget_is_one_list_and_one_set_of_defaults():
+    """``BUDGET_KEYS`` (read by the workflow without torch) names exactly the fields of
+    ``TrainingBudget``, and the prior and a supervised network start from the same budget."""
+    from dataclasses import fields
+
+    from flowem.prior.settings import TrainingBudget, TrainSettings
+    from flowem.restore.supervised import SupervisedSettings
+    from flowem.settings import BUDGET_KEYS
+
+    assert BUDGET_KEYS == tuple(f.name for f in fields(TrainingBudget))
+    prior, supervised = TrainSettings().to_dict(), SupervisedSettings().to_dict()
+    assert {k: prior[k] for k in BUDGET_KEYS} == {k: supervised[k] for k in BUDGET_KEYS}

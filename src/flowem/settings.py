@@ -135,10 +135,12 @@ _GEOMETRY = _shared(
     "phase_maps",
 )
 
-#: the keys of prior.em.train that a supervised network shares (the same budget)
-_BUDGET = (
-    "steps", "batch_size", "lr", "warmup_steps", "grad_clip", "ema_decay", "rotate", "bf16",
-    "log_every", "checkpoint_every", "device",
+#: the training budget that the EM prior's rivals share with it (the supervised networks read
+#: these keys of ``prior.em.train``): the fields of ``flowem.prior.settings.TrainingBudget``,
+#: named here without importing torch (the workflow reads this list; a test keeps them equal)
+BUDGET_KEYS = (
+    "network", "steps", "batch_size", "lr", "warmup_steps", "grad_clip", "ema_decay", "rotate",
+    "bf16", "log_every", "checkpoint_every", "device",
 )  # fmt: skip
 
 #: every config section that a stage reads, and where its defaults live in code
@@ -201,10 +203,9 @@ SECTIONS: tuple[Section, ...] = (
         workflow_keys=("tasks", "in_restore"),
         filled_in={
             "task": None,
-            "network": "prior.em.train.network",
             "degradation": None,  # restore.degradation, compared as its own section
             "train_slices": "em_patches.train_slices",
-            **_shared(_BUDGET, "prior.em.train"),
+            **_shared(BUDGET_KEYS, "prior.em.train"),
         },
     ),
     Section("sip.1d", ("flowem.sip.settings:OneDSettings",)),

@@ -25,13 +25,12 @@ OBJECTIVES = ("flow", "diffusion")
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """Optimisation of the flow-matching prior."""
+class TrainingBudget:
+    """The network and optimisation budget that the EM prior shares with its rivals (the
+    supervised networks of :mod:`flowem.restore.supervised` read these keys of
+    ``prior.em.train``; ``flowem.settings.BUDGET_KEYS`` names them for the workflow)."""
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
-    # flow: conditional flow matching on the linear path; diffusion: DDPM epsilon prediction
-    # on the cosine VP path, the same network and budget (flowem.prior.diffusion)
-    objective: str = "flow"
     steps: int = 800
     batch_size: int = 32
     lr: float = 3e-4
@@ -44,20 +43,30 @@ class TrainSettings:
     bf16: bool = True
     log_every: int = 50
     checkpoint_every: int = 100
-    val_count: int = 64
     device: str = "auto"
 
-    def __post_init__(self) -> None:
+    def check_budget(self, section: str) -> None:
         if isinstance(self.network, dict):
-            network = from_mapping(NetworkConfig, self.network, "train_prior.network")
-            object.__setattr__(self, "network", network)
+            object.__setattr__(self, "network", from_mapping(NetworkConfig, self.network, section))
+        check_at_least(self, section, 1, "steps", "batch_size", "log_every", "checkpoint_every")
+        check_at_least(self, section, 0, "warmup_steps")
+        check_positive(self, section, "lr", "grad_clip")
+        check_interval(self, section, "ema_decay", 0, 1, open_high=True)
+
+
+@dataclass(frozen=True)
+class TrainSettings(TrainingBudget):
+    """Optimisation of the flow-matching prior."""
+
+    # flow: conditional flow matching on the linear path; diffusion: DDPM epsilon prediction
+    # on the cosine VP path, the same network and budget (flowem.prior.diffusion)
+    objective: str = "flow"
+    val_count: int = 64
+
+    def __post_init__(self) -> None:
+        self.check_budget("train_prior")
         check_choice(self, "train_prior", "objective", OBJECTIVES)
-        check_at_least(
-            self, "train_prior", 1, "steps", "batch_size", "log_every", "checkpoint_every"
-        )
-        check_at_least(self, "train_prior", 0, "warmup_steps", "val_count")
-        check_positive(self, "train_prior", "lr", "grad_clip")
-        check_interval(self, "train_prior", "ema_decay", 0, 1, open_high=True)
+        check_at_least(self, "train_prior", 0, "val_count")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainSettings:

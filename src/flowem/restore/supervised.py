@@ -45,6 +45,7 @@ from flowem.prior.ema import make_ema
 from flowem.prior.errors import TrainingDivergedError
 from flowem.prior.figures import plot_loss_curve
 from flowem.prior.network import NetworkConfig, VelocityNet, count_parameters
+from flowem.prior.settings import TrainingBudget
 from flowem.prior.train import linear_warmup
 from flowem.restore.patches import random_patches, read_em_volume
 from flowem.restore.tasks import TASKS, DegradationSettings, Task, make_task
@@ -57,10 +58,7 @@ from flowem.runtime import (
     write_run_config,
 )
 from flowem.settings import (
-    check_at_least,
     check_choice,
-    check_interval,
-    check_positive,
     from_mapping,
 )
 
@@ -71,39 +69,21 @@ LOG_COLUMNS = ("step", "train_loss", "grad_norm", "lr")
 
 
 @dataclass(frozen=True)
-class SupervisedSettings:
+class SupervisedSettings(TrainingBudget):
     """One task's training (the workflow fills every key but ``task`` from other sections:
     the budget from ``prior.em.train``, ``degradation`` from ``restore.degradation``,
     ``train_slices`` from ``em_patches.train_slices``)."""
 
     task: str = "denoise"
-    network: NetworkConfig = field(default_factory=NetworkConfig)
     degradation: DegradationSettings = field(default_factory=DegradationSettings)
     train_slices: list[int] = field(default_factory=lambda: list(range(22)))
-    steps: int = 800
-    batch_size: int = 32
-    lr: float = 3e-4
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    ema_decay: float = 0.995
-    rotate: bool = True
-    bf16: bool = True
-    log_every: int = 50
-    checkpoint_every: int = 100
-    device: str = "auto"
 
     def __post_init__(self) -> None:
-        section = "supervised"
-        if isinstance(self.network, dict):
-            object.__setattr__(self, "network", from_mapping(NetworkConfig, self.network, section))
+        self.check_budget("supervised")
         if isinstance(self.degradation, dict):
             degradation = from_mapping(DegradationSettings, self.degradation, "restore.degradation")
             object.__setattr__(self, "degradation", degradation)
-        check_choice(self, section, "task", TASKS)
-        check_at_least(self, section, 1, "steps", "batch_size", "log_every", "checkpoint_every")
-        check_at_least(self, section, 0, "warmup_steps")
-        check_positive(self, section, "lr", "grad_clip")
-        check_interval(self, section, "ema_decay", 0, 1, open_high=True)
+        check_choice(self, "supervised", "task", TASKS)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SupervisedSettings:

@@ -9,11 +9,6 @@ PRIOR_DATA = {
 #: a derived prior kind -> (the kind whose config it takes, the train keys it replaces): the
 #: diffusion rival of the EM prior trains on the same data with the same network and budget.
 DERIVED_PRIORS = {"em_diffusion": ("em", {"objective": "diffusion"})}
-#: prior.em.train keys that a supervised network shares (the same network and budget)
-SUPERVISED_BUDGET = (
-    "network", "steps", "batch_size", "lr", "warmup_steps", "grad_clip", "ema_decay", "rotate",
-    "bf16", "log_every", "checkpoint_every", "device",
-)  # fmt: skip
 
 
 def prior_training_data(wildcards) -> str:
@@ -45,8 +40,10 @@ def prior_sample_params(wildcards) -> str:
 def supervised_train_params(wildcards) -> str:
     """One task's supervised network: the EM prior's network and budget, its training slices
     and the restoration's degradation."""
+    from flowem.settings import BUDGET_KEYS
+
     train = config["prior"]["em"]["train"]
-    params = {key: train[key] for key in SUPERVISED_BUDGET if key in train}
+    params = {key: train[key] for key in BUDGET_KEYS if key in train}
     params |= {
         "task": wildcards.task,
         "train_slices": config["em_patches"]["train_slices"],
