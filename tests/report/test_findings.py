@@ -94,6 +94,16 @@ def test_speed_verdict_needs_tenfold_at_half_a_db():
     assert slow.verdict == F.NOT_HELD and "6.0x faster" in slow.sentence
 
 
+def test_speed_against_the_flow_network_stand_in_is_labelled_and_not_a_verdict():
+    doc = restore_metrics(speedup=25)
+    doc["speed"]["diffusion_arm"] = "flow_network"
+    finding = F.restoration_speed(doc)
+    assert finding.verdict == F.UNKNOWN and "no diffusion prior" in finding.sentence
+    assert "DPS through the flow network" in list(finding.table["method"])
+    doc["speed"]["diffusion_arm"] = "diffusion_prior"
+    assert F.restoration_speed(doc).verdict == F.HELD
+
+
 def test_sip_verdict_from_metrics_and_from_a_summary():
     experiments = {
         "1d": {"energy": {"w1_initial": 1.2, "w1_final": 0.18}},

@@ -134,6 +134,7 @@ def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model):
     assert speed["n_patches"] == 4  # both arms on the crops DPS restored
     paired = metrics["tasks"]["sr3"]["diffusion_dps"]["paired"]["psnr"]["mean"]
     assert speed["flow_row"] == metrics["flow_row"]["sr3"]
+    assert speed["diffusion_arm"] == "diffusion_prior"
     assert speed["psnr_diffusion"] - speed["psnr_flow"] == pytest.approx(paired)
     for name in ("sr3", "axial", "full_slice", "axial_volume"):
         assert (out / "figures" / f"{name}.png").is_file()

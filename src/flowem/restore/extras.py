@@ -30,6 +30,12 @@ from flowem.restore.tasks import make_task
 from flowem.runtime import torch_generator
 
 
+# What the speed comparison's diffusion arm ran: DPS on the diffusion EM prior (restore_rivals,
+# paper profile), or, without one, DPS through the flow network (a stand-in, labelled as such).
+DIFFUSION_PRIOR_ARM = "diffusion_prior"
+FLOW_NETWORK_ARM = "flow_network"
+
+
 def speed_from_rows(result, diffusion_row: str, settings) -> dict:
     """Flow vs diffusion from the speed task's rows of the same run (the same number of
     samples per image): seconds per restored image of the task's flow row and of DPS on the
@@ -45,6 +51,7 @@ def speed_from_rows(result, diffusion_row: str, settings) -> dict:
         "samples_per_image": settings.samples_per_image,
         "flow_row": flow,
         "diffusion_row": diffusion,
+        "diffusion_arm": DIFFUSION_PRIOR_ARM,
         "flow_seconds": result.seconds[flow],
         "diffusion_seconds": result.seconds[diffusion],
         "psnr_flow": float(flow_psnr.mean()),
@@ -63,7 +70,7 @@ def speed_comparison(restorer, truths: np.ndarray, sampler: SamplerSettings, set
     patches = centre_crop_or_pad(truths, restorer.prior.patch, pad=False).copy()
     single = replace(settings, samples_per_image=1)
     y = restorer.measure(task, patches, 100)
-    out: dict[str, float] = {"n_patches": len(patches)}
+    out: dict[str, float | str] = {"n_patches": len(patches), "diffusion_arm": FLOW_NETWORK_ARM}
     for label, method in (("flow", sampler.method), ("diffusion", "dps")):
         tic = time.perf_counter()
         chosen = replace(sampler, method=method)
