@@ -3,6 +3,8 @@ unless a test says so and skips when the mirror is absent)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,27 @@ def mirror_dir() -> Path:
     if not (MIRROR / "README.md").is_file():
         pytest.skip("the shared data mirror is not present")
     return MIRROR
+
+
+@contextmanager
+def http_directory(root: Path) -> Iterator[str]:
+    """``root`` served over HTTP on 127.0.0.1 by a thread (Range requests are not honoured);
+    yields the base URL, ending in ``/``. The tests' stand-in for the public servers."""
+    import http.server
+    import threading
+    from functools import partial
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=root))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def pdb_atom_line(serial, name, resname, chain, resseq, xyz, element, record="ATOM") -> str:

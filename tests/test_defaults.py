@@ -19,7 +19,7 @@ SCHEMA = load_schema()
 REGISTERED = {section.path for section in SECTIONS}
 #: schema mappings holding only what the workflow reads, or only further sections
 WORKFLOW_ONLY = {"", "prior", "prior.phase", "prior.em", "baselines", "tuning.grids", "sip"}
-WORKFLOW_ONLY |= {"ablations"}
+WORKFLOW_ONLY |= {"ablations", "cluster", "cluster.cpu", "cluster.gpu"}
 MISSING = object()
 
 

@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample-prior": ("flowem.prior.sample", "sample the prior and measure its quality"),
     "em-patches": ("flowem.restore.patches", "EM training / validation patches"),
     "restore": ("flowem.restore.run", "EM restoration tasks with the flow prior and baselines"),
+    "restore-image": (
+        "flowem.restore.user_image",
+        "restore a user's own TIFF/MRC image with the EM prior (any size, range, pixel size)",
+    ),
     "train-supervised": (
         "flowem.restore.supervised",
         "a supervised restoration network for one task (the prior's rival; resumes)",

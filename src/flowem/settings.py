@@ -145,7 +145,7 @@ BUDGET_KEYS = (
 
 #: every config section that a stage reads, and where its defaults live in code
 SECTIONS: tuple[Section, ...] = (
-    Section("data", ("flowem.fetch.command:DEFAULTS",)),
+    Section("data", ("flowem.fetch.command:DEFAULTS",), workflow_keys=("niqe_model",)),
     Section("structure", ("flowem.data.structure:DEFAULTS",), workflow_keys=("pdb_id",)),
     Section("phase_maps", ("flowem.data.phase_maps:DEFAULTS",), filled_in=_STRUCTURE),
     Section(
@@ -197,6 +197,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("restore", ("flowem.restore.settings:RestoreSettings",)),
     Section("restore.sampler", ("flowem.restore.settings:RestoreSettings.sampler",)),
     Section("restore.degradation", ("flowem.restore.settings:RestoreSettings.degradation",)),
+    Section("restore.user", ("flowem.restore.settings:RestoreSettings.user",)),
     Section(
         "supervised",
         ("flowem.restore.supervised:SupervisedSettings",),

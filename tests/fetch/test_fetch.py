@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.conftest import http_directory
 
 from flowem.errors import ChecksumError, FetchError
 from flowem.fetch import DataFile, fetch, lookup, pdb_file, sha256sum
@@ -99,7 +100,7 @@ def test_server_without_range_support_restarts(server, tmp_path):
 
 
 def test_checksum_mismatch_leaves_no_file(server, tmp_path):
-    with pytest.raises(ChecksumError, match=r"expected 0{64}"):
+    with pytest.raises(ChecksumError, match=r"^test/file.bin: the file from http.*expected 0{64}"):
         fetch(_entry(server, sha256="0" * 64), mirrors=[], cache_dir=tmp_path, backoff_s=0)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
@@ -194,7 +195,6 @@ def test_real_mirror_files_verify(mirror_dir, tmp_path):
 def test_empiar_entry_and_file_from_a_local_server(tmp_path):
     """The EMPIAR code path end to end against a local copy of the EMPIAR layout."""
     import json
-    from functools import partial
 
     from flowem.fetch import empiar_entry, empiar_file
 
@@ -204,14 +204,8 @@ def test_empiar_entry_and_file_from_a_local_server(tmp_path):
     (root / "files" / "10025" / "data" / "stacks").mkdir(parents=True)
     (root / "files" / "10025" / "data" / "stacks" / "p.mrcs").write_bytes(PAYLOAD)
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=root))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with http_directory(root) as base:
+        base = base.rstrip("/")
         meta = fetch(
             empiar_entry(10025, api_url=base + "/api/EMPIAR-{entry}"),
             mirrors=[],
@@ -222,8 +216,6 @@ def test_empiar_entry_and_file_from_a_local_server(tmp_path):
             mirrors=[],
             cache_dir=tmp_path / "cache",
         )
-    finally:
-        httpd.shutdown()
     assert json.loads(meta.read_text())["EMPIAR-10025"]["title"] == "T20S"
     assert meta == tmp_path / "cache" / "empiar" / "10025" / "entry.json"
     assert stack == tmp_path / "cache" / "empiar" / "10025" / "data" / "stacks" / "p.mrcs"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from flowem.io import write_tiff
+from flowem.metrics import NiqeModel, write_niqe_model
 from flowem.prior.checkpoint import save_prior_model
 from flowem.prior.dataset import Normaliser
 from flowem.prior.network import NetworkConfig, VelocityNet
@@ -29,6 +30,12 @@ TINY = NetworkConfig(
 def tiny_model(tmp_path):
     net = VelocityNet(TINY)
     return save_prior_model(tmp_path / "ema.pt", TINY, net.state_dict(), Normaliser(0.5), 1, {})
+
+
+@pytest.fixture
+def niqe_model(tmp_path):
+    """A natural-image NIQE model file (the command reads it before computing anything)."""
+    return write_niqe_model(tmp_path / "niqe.mat", NiqeModel(np.zeros(36), np.eye(36)))
 
 
 def test_load_velocity_scales_and_evaluates(tiny_model):
@@ -60,7 +67,7 @@ def train_supervised(folder, tif, task: str) -> None:
 
 
 @pytest.mark.slow  # two runs and two supervised trainings, ~20 s on an idle core
-def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model):
+def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model, niqe_model):
     gen = np.random.default_rng(0)
     volume = gen.integers(0, 256, size=(30, 48, 48), dtype=np.uint8)
     tif = write_tiff(tmp_path / "vol.tif", volume, (50.0, 4.0, 4.0))
@@ -97,6 +104,8 @@ def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model):
         *(str(tmp_path / "supervised" / task / "model.pt") for task in ("sr3", "axial")),
         "--diffusion-model",
         str(tiny_model),  # a flow checkpoint stands in for the diffusion prior
+        "--niqe-model",
+        str(niqe_model),
     ]
     assert main([*argv, "--params", json.dumps(params)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -140,6 +149,15 @@ def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model):
         assert (out / "figures" / f"{name}.png").is_file()
     extras = json.loads((out / "extras.json").read_text())
     assert extras["axial_volume"]["shape"] == [3, 16, 16]  # (2 - 1) * 2 + 1 planes
+    norm = json.loads((out / "normalisation.json").read_text())  # each test measurement's
+    assert (norm["method"], norm["polarity"], set(norm["tasks"])) == (
+        "fixed",
+        "dark",
+        {"sr3", "axial"},
+    )
+    assert [record["crop"] for record in norm["tasks"]["sr3"]] == list(range(8))
+    fixed = {(r["centre"], r["spread"], r["sign"]) for r in norm["tasks"]["axial"]}
+    assert fixed == {(0.0, 1.0, 1)}  # the fixed scale of float data: the data as they are
     chosen = json.loads((out / "baseline_params.json").read_text())
     assert "bicubic" in chosen["sr3"]
     # each sampler is tuned on validation slices: every grid point tried, the best kept
@@ -155,14 +173,25 @@ def test_restore_command_writes_the_metrics_schema(tmp_path, tiny_model):
     assert json.loads((again / "metrics.json").read_text())["tasks"] == metrics["tasks"]
 
 
-def test_missing_rivals_and_grids_are_named(tmp_path, tiny_model, capsys):
+def test_a_missing_niqe_model_stops_the_command_before_any_work(tmp_path, tiny_model, capsys):
+    tif = write_tiff(tmp_path / "vol.tif", np.zeros((30, 48, 48), np.uint8), (50.0, 4.0, 4.0))
+    out = tmp_path / "out"
+    argv = ["--model", str(tiny_model), "--outdir", str(out), "--volume", str(tif)]
+    assert main([*argv, "--niqe-model", str(tmp_path / "nowhere" / "niqe.mat")]) != 0
+    assert "nowhere/niqe.mat: no such NIQE model file" in capsys.readouterr().err
+    assert not out.exists() or not any(out.rglob("*"))  # no figure, no metrics
+
+
+def test_missing_rivals_and_grids_are_named(tmp_path, tiny_model, niqe_model, capsys):
     tif = write_tiff(tmp_path / "vol.tif", np.zeros((30, 48, 48), np.uint8), (50.0, 4.0, 4.0))
     argv = ["--model", str(tiny_model), "--outdir", str(tmp_path / "out"), "--volume", str(tif)]
+    argv += ["--niqe-model", str(niqe_model)]
     argv += ["--tasks", "sr2", "--supervised", str(tmp_path / "none" / "model.pt")]
     assert main(argv) != 0
     assert "none/model.pt" in capsys.readouterr().err
     params = {"tune": {"dc": {"lr": [1.0]}}, "samplers": ["dc"]}
     argv = ["--model", str(tiny_model), "--outdir", str(tmp_path / "out"), "--volume", str(tif)]
+    argv += ["--niqe-model", str(niqe_model)]
     argv += ["--diffusion-model", str(tiny_model), "--params", json.dumps(params)]
     assert main(argv) != 0
     assert "no dps grid" in capsys.readouterr().err

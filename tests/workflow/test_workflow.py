@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from tests.conftest import REPO, toy_pdb_text
+from tests.conftest import REPO, http_directory, toy_pdb_text
 
 from flowem.config import load_config, load_schema, validate
 from flowem.errors import ConfigError
@@ -29,6 +30,7 @@ JOBS = {
     "fetch_particles": 1,
     "preprocess_particles": 1,
     "fetch_em_volume": 1,
+    "fetch_niqe_model": 1,
     "em_patches": 1,
     "train_prior": 2,  # phase and em; em_diffusion where supervised.in_restore
     "sample_prior": 2,
@@ -44,7 +46,9 @@ JOBS = {
 RULES = (*JOBS, "simulate_dose", "dose_curve")
 
 
-def snakemake(*args: str, workdir: Path, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str, workdir: Path, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -55,7 +59,7 @@ def snakemake(*args: str, workdir: Path, check: bool = True) -> subprocess.Compl
         str(workdir),
         *args,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -145,10 +149,12 @@ def test_slurm_profile_dry_run_shows_resources(tmp_path):
         assert re.search(r"mem_mb=\d+", resources[rule]) and re.search(
             r"runtime=\d+", resources[rule]
         )
-    assert "mem_mb=4000" in resources["check_structure"]  # the profile's set-resources applies
+    assert "mem_mb=4000" in resources["check_structure"]  # its CLUSTER_REQUESTS entry
     for rule in gpu_rules:
         assert re.search(r"\bgpu=\d", resources[rule])
-    assert "gpu=4" in resources["train_prior"] and "gpu_model=a100" in resources["train_prior"]
+    # prior.gpus GPUs, untyped: the type is the partition's (cluster.gpu.gpu_type, empty here)
+    assert "gpu=4" in resources["train_prior"] and "gpu_model" not in resources["train_prior"]
+    assert "cpus_per_task=8" in resources["train_prior"]  # = its threads on SLURM
 
 
 def test_ablation_grid_expands_table_rows(tmp_path):
@@ -302,50 +308,74 @@ def write_toy_em_volume(path: Path) -> None:
 
 @pytest.mark.slow
 def test_end_to_end_on_toy_structure_is_reproducible(tmp_path):
-    """The whole default DAG on a generated structure from a local mirror, offline, twice."""
+    """The whole default DAG on generated data twice: from a local mirror, offline, and with
+    ``data.mirrors: []``, downloading the same files from a local HTTP server (the registry's
+    RCSB URLs rewritten to it, the toy files given URLs): the same results."""
+    from flowem.metrics import NiqeModel
+
     mirror = tmp_path / "mirror"
     (mirror / "pdb").mkdir(parents=True)
     (mirror / "pdb" / "1toy.pdb").write_text(toy_pdb_text())
     (mirror / "pdb" / "2toy.pdb").write_text(toy_pdb_text(n_residues=8))  # SIP's protein
     write_toy_particles(mirror / "particles")
     write_toy_em_volume(mirror / "em" / "toy_volume.tif")
-    config = tmp_path / "e2e.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data": {"mirrors": [str(mirror)], "allow_network": False},
-                "structure": {"pdb_id": "1TOY"},
-                "sip": {"protein": {"structure": "pdb/2toy.pdb"}},
-                "real_particles": {"stack": "particles/toy.mrcs", "star": "particles/toy.star"},
-                "em_patches": {"volume": "em/toy_volume.tif"},
-            }
-        )
-    )
+    (mirror / "niqe").mkdir()
+    natural = NiqeModel(np.linspace(0.5, 2.0, 36), np.eye(36))  # BasicSR's .npz layout
+    np.savez(mirror / "niqe/toy.npz", mu_pris_param=natural.mu[None], cov_pris_param=natural.cov)
+    (mirror / "rcsb").mkdir()  # where the rewritten RCSB URLs point
+    for name in ("1toy", "2toy"):
+        pdb = (mirror / f"pdb/{name}.pdb").read_bytes()
+        (mirror / "rcsb" / f"{name.upper()}.pdb").write_bytes(pdb)
+    local = ["particles/toy.mrcs", "particles/toy.star", "em/toy_volume.tif", "niqe/toy.npz"]
+    toy = {
+        "structure": {"pdb_id": "1TOY"},
+        "sip": {"protein": {"structure": "pdb/2toy.pdb"}},
+        "real_particles": {"stack": "particles/toy.mrcs", "star": "particles/toy.star"},
+        "em_patches": {"volume": "em/toy_volume.tif"},
+    }
     outputs = []
-    for run in ("a", "b"):
-        workdir = tmp_path / run
-        snakemake(
-            "--cores",
-            "2",
-            "--configfile",
-            str(REPO / "config/test.yaml"),
-            str(config),
-            workdir=workdir,
-        )
-        summary = workdir / "results/data/structure/summary.csv"
-        outputs.append(summary.read_bytes())
-        assert (workdir / "results/data/structure/config.json").is_file()
-        assert (workdir / "results/logs/check_structure.log").stat().st_size > 0
-        assert (workdir / "results/benchmarks/check_structure.tsv").is_file()
-        # resources/ links to the mirror: nothing copied
-        assert (workdir / "resources/pdb/1toy.pdb").is_symlink()
+    with http_directory(mirror) as base:
+        sources = {
+            "a": {"mirrors": [str(mirror)], "allow_network": False, "niqe_model": local[-1]},
+            "b": {
+                "mirrors": [],
+                "allow_network": True,
+                "niqe_model": local[-1],
+                "url_rewrites": {"https://files.rcsb.org/download/": base + "rcsb/"},
+                "urls": {file_id: base + file_id for file_id in local},
+            },
+        }
+        for run, data in sources.items():
+            config = tmp_path / f"{run}.yaml"
+            config.write_text(yaml.safe_dump({"data": data, **toy}))
+            workdir = tmp_path / run
+            snakemake(
+                "--cores",
+                "2",
+                "--configfile",
+                str(REPO / "config/test.yaml"),
+                str(config),
+                workdir=workdir,
+            )
+            results = workdir / "results"
+            tasks = json.loads((results / "restore/metrics.json").read_text())["tasks"]
+            summary = (results / "data/structure/summary.csv").read_bytes()
+            outputs.append((summary, json.dumps(tasks, sort_keys=True)))  # NaN equal as text
+            assert (results / "data/structure/config.json").is_file()
+            assert (results / "logs/check_structure.log").stat().st_size > 0
+            assert (results / "benchmarks/check_structure.tsv").is_file()
+            # a: resources/ links to the mirror, nothing copied; b: downloaded, no mirror
+            for file_id in ("pdb/1toy.pdb", *local):
+                cached = workdir / "resources" / file_id
+                assert cached.is_symlink() == (run == "a"), file_id
+                assert cached.read_bytes() == (mirror / file_id).read_bytes(), file_id
     assert outputs[0] == outputs[1]
     again = snakemake(
         "--cores",
         "1",
         "--configfile",
         str(REPO / "config/test.yaml"),
-        str(config),
+        str(tmp_path / "a.yaml"),
         workdir=tmp_path / "a",
     )
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -54,6 +54,10 @@ scattergather:
     flowdps=config["flowdps"]["shards"],
 
 
+# Every rule's threads and resources, locally and on SLURM (config `cluster`).
+include: "functions/cluster.smk"
+
+
 def stage_params(*keys: str, **extra) -> str:
     """The config sections ``keys`` (merged, plus ``extra``) as JSON for a command's --params."""
     params = {}

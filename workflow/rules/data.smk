@@ -14,10 +14,9 @@ rule fetch_structure:
     priority: 20
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=500,
-        runtime=15,
+        **CLUSTER_RESOURCES,
     params:
         fetch=fetch_params(),
     shell:
@@ -41,10 +40,9 @@ rule check_structure:
     priority: 20
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **CLUSTER_RESOURCES,
     params:
         structure=structure_params(),
         override="",  # the ablation below sets one row's values
@@ -102,12 +100,11 @@ rule simulate_phase_maps:
     priority: 20
     conda:
         "../../envs/flowem.yaml"
-    # one thread: a 2-thread job waits for both cores of a laptop and delays the critical path
-    # (simulate_phase_maps -> train_prior[phase] -> FlowDPS); the SLURM profile sets more
-    threads: 1
+    # one thread locally: a 2-thread job waits for both cores of a laptop and delays the critical
+    # path (simulate_phase_maps -> train_prior[phase] -> FlowDPS); on SLURM its CLUSTER_REQUESTS
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **CLUSTER_RESOURCES,
     params:
         phase_maps=phase_map_params(),
         outdir=output_folder,
@@ -146,10 +143,9 @@ rule simulate_particles:
         f"{BENCH}/simulate_particles.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **CLUSTER_RESOURCES,
     params:
         particles=particle_params(),
         outdir=output_folder,
@@ -175,10 +171,9 @@ rule simulate_dose:
         f"{BENCH}/simulate_dose/{{dose}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **CLUSTER_RESOURCES,
     params:
         particles=dose_particle_params,
         outdir=output_folder,
@@ -207,10 +202,9 @@ rule deform_structure:
         f"{BENCH}/deform_structure.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **CLUSTER_RESOURCES,
     params:
         mismatch=mismatch_params(),
         other=mismatch_other_option,
@@ -269,10 +263,9 @@ rule fetch_particles:
         f"{BENCH}/fetch_particles.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=500,
-        runtime=120,
+        **CLUSTER_RESOURCES,
     params:
         fetch=fetch_params(),
         ids=real_particle_ids(),
@@ -299,10 +292,9 @@ rule preprocess_particles:
         f"{BENCH}/preprocess_particles.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **CLUSTER_RESOURCES,
     params:
         preprocess=real_particle_params(),
         outdir=output_folder,
@@ -334,10 +326,9 @@ rule calibrate_background:
         f"{BENCH}/calibrate_background.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **CLUSTER_RESOURCES,
     params:
         calibration=calibration_params(),
         particles=particle_params(),

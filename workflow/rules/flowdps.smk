@@ -17,10 +17,9 @@ rule tune_retrieval:
     priority: 5
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **CLUSTER_RESOURCES,
     params:
         tuning=tuning_params,
         model=tuning_model_option,
@@ -44,11 +43,9 @@ rule flowdps:
         f"{BENCH}/flowdps/{{pset}}/{{scatteritem}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=240,
-        gpu=1,
+        **CLUSTER_RESOURCES,
     params:
         flowdps=flowdps_params(),
         shard=shard_number,
@@ -72,10 +69,9 @@ rule gather_flowdps:
         f"{BENCH}/gather_flowdps/{{pset}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **CLUSTER_RESOURCES,
     params:
         outdir=output_folder,
         pixel=working_pixel_size(),
@@ -98,10 +94,9 @@ rule baseline:
         f"{BENCH}/baseline/{{pset}}/{{method}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **CLUSTER_RESOURCES,
     params:
         baseline=baseline_params,
         outdir=output_folder,
@@ -131,10 +126,9 @@ rule evaluate_flowdps:
         f"{BENCH}/evaluate_flowdps/{{pset}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **CLUSTER_RESOURCES,
     params:
         methods=method_options,
         tuning=tuned_options,
@@ -173,10 +167,9 @@ rule dose_curve:
         f"{BENCH}/dose_curve.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **CLUSTER_RESOURCES,
     params:
         sets=dose_curve_sets,
         outdir=output_folder,
@@ -201,11 +194,9 @@ rule flowdps_variant:
         f"{BENCH}/ablations/flowdps/{{pset}}/{FLOWDPS_GRID.wildcard_pattern}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=240,
-        gpu=1,
+        **CLUSTER_RESOURCES,
     params:
         flowdps=flowdps_params(),
         override=row_overrides(FLOWDPS_GRID, shards=1),

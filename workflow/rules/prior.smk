@@ -28,12 +28,9 @@ rule train_prior:
     priority: 10
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=8000,
-        runtime=1440,
-        gpu=config["prior"]["gpus"],
-        gpu_model=config["prior"]["gpu_model"],
+        **CLUSTER_RESOURCES,
     params:
         train=prior_train_params,
         launcher=prior_launcher(),
@@ -70,11 +67,9 @@ rule sample_prior:
         f"{BENCH}/sample_prior/{{kind}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=1,
+        **CLUSTER_RESOURCES,
     params:
         sample=prior_sample_params,
         seed=config["seed"],

@@ -19,10 +19,9 @@ rule report:
         f"{BENCH}/report.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **CLUSTER_RESOURCES,
     params:
         report=report_params(),
         results=results_root,

@@ -14,15 +14,37 @@ rule fetch_em_volume:
     priority: 20  # heads the longest chain (em_patches, the EM prior, restore): start it first
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=500,
-        runtime=30,
+        **CLUSTER_RESOURCES,
     params:
         fetch=fetch_params(),
         volume=config["em_patches"]["volume"],
     shell:
         "python -m flowem fetch {params.volume} --out {output} "
+        "--params {params.fetch:q} --log {log}"
+
+
+# The natural-image NIQE model that restore scores with (data.niqe_model): a declared input,
+# so a run without it stops before any job starts computing.
+rule fetch_niqe_model:
+    output:
+        NIQE_MODEL,
+    log:
+        f"{LOGS}/fetch_niqe_model.log",
+    benchmark:
+        f"{BENCH}/fetch_niqe_model.tsv"
+    priority: 20
+    conda:
+        "../../envs/flowem.yaml"
+    threads: cluster_threads
+    resources:
+        **CLUSTER_RESOURCES,
+    params:
+        fetch=fetch_params(),
+        model=config["data"]["niqe_model"],
+    shell:
+        "python -m flowem fetch {params.model} --out {output} "
         "--params {params.fetch:q} --log {log}"
 
 
@@ -39,10 +61,9 @@ rule em_patches:
     priority: 10
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **CLUSTER_RESOURCES,
     params:
         patches=em_patch_params(),
         seed=config["seed"],
@@ -59,6 +80,7 @@ rule restore:
         unpack(restore_rivals),
         model=prior_model("em"),
         volume=rules.fetch_em_volume.output[0],
+        niqe=rules.fetch_niqe_model.output[0],
     output:
         metrics=report(
             f"{RESULTS}/restore/metrics.json",
@@ -72,11 +94,9 @@ rule restore:
     priority: 10  # the longest job after the priors: start it as soon as the EM prior is done
     conda:
         "../../envs/flowem.yaml"
-    threads: 1  # the SLURM profile sets 8; on a laptop it runs beside the other stages
+    threads: cluster_threads  # 1 locally (it runs beside the other stages), 8 on SLURM
     resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1,
+        **CLUSTER_RESOURCES,
     params:
         restore=restore_params(),
         override="",  # the ablation below sets one row's values
@@ -85,7 +105,8 @@ rule restore:
         seed=config["seed"],
     shell:
         "python -m flowem restore --model {input.model} --volume {input.volume} "
-        "--outdir {params.outdir} --threads {threads} --params {params.restore:q} "
+        "--niqe-model {input.niqe} --outdir {params.outdir} --threads {threads} "
+        "--params {params.restore:q} "
         "{params.override} {params.rivals} --seed {params.seed} --log {log}"
 
 
@@ -96,6 +117,7 @@ use rule restore as restore_variant with:
     input:
         model=prior_model("em"),
         volume=rules.fetch_em_volume.output[0],
+        niqe=rules.fetch_niqe_model.output[0],
     output:
         metrics=f"{RESULTS}/ablations/restore/{RESTORE_GRID.wildcard_pattern}/metrics.json",
     log:
@@ -129,6 +151,7 @@ use rule restore as restore_with_rivals with:
         unpack(all_rivals),
         model=prior_model("em"),
         volume=rules.fetch_em_volume.output[0],
+        niqe=rules.fetch_niqe_model.output[0],
     output:
         metrics=f"{RESULTS}/restore_rivals/metrics.json",
     log:
@@ -161,12 +184,9 @@ rule train_supervised:
         task="denoise|sr2|sr3|sr4|deblur|axial",
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=8000,
-        runtime=1440,
-        gpu=1,
-        gpu_model=config["prior"]["gpu_model"],
+        **CLUSTER_RESOURCES,
     params:
         train=supervised_train_params,
         checkpoint=prior_checkpoint,
@@ -175,4 +195,32 @@ rule train_supervised:
         "python -m flowem train-supervised --volume {input.volume} "
         "--checkpoint {params.checkpoint} --model {output.model} --loss-csv {output.loss} "
         "--loss-plot {output.curve} --threads {threads} --params {params.train:q} "
+        "--seed {params.seed} --log {log}"
+
+
+# A user's own image: `snakemake results/user/<name>/normalisation.json` restores
+# user/<name>.tif|tiff|mrc|mrcs|map with the EM prior as restore.user says (task, pixel size,
+# polarity, noise); the restored image, its normalisation and config land beside it.
+rule restore_image:
+    input:
+        image=user_image,
+        model=prior_model("em"),
+    output:
+        normalisation=f"{RESULTS}/user/{{name}}/normalisation.json",
+    log:
+        f"{LOGS}/restore_image/{{name}}.log",
+    benchmark:
+        f"{BENCH}/restore_image/{{name}}.tsv"
+    conda:
+        "../../envs/flowem.yaml"
+    threads: cluster_threads
+    resources:
+        **CLUSTER_RESOURCES,
+    params:
+        restore=restore_params(),
+        outdir=output_folder,
+        seed=config["seed"],
+    shell:
+        "python -m flowem restore-image --model {input.model} --image {input.image} "
+        "--outdir {params.outdir} --threads {threads} --params {params.restore:q} "
         "--seed {params.seed} --log {log}"

@@ -20,10 +20,9 @@ rule sip_fit:
         f"{BENCH}/sip_fit/{{experiment}}.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **CLUSTER_RESOURCES,
     params:
         sip=sip_params,
         outdir=output_folder,
@@ -52,10 +51,9 @@ rule sip_summary:
         f"{BENCH}/sip_summary.tsv"
     conda:
         "../../envs/flowem.yaml"
-    threads: 1
+    threads: cluster_threads
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **CLUSTER_RESOURCES,
     params:
         outdir=output_folder,
     shell:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from flowem.command import command_parser, guarded, parse
 from flowem.errors import FetchError
-from flowem.fetch import fetch
+from flowem.fetch import DataFile, fetch, lookup
 from flowem.runtime import setup_logging
 
 #: keys of the ``data`` config section that fetch reads, with their defaults
@@ -18,19 +19,30 @@ DEFAULTS: dict[str, Any] = {
     "allow_network": True,
     "timeout_s": 30.0,
     "retries": 4,
+    "url_rewrites": {},  # URL prefix -> replacement (a local server, a proxy)
+    "urls": {},  # file id -> download URL, for files the registry has none for (or another)
 }
+
+
+def entry(settings: Mapping[str, Any], file_id: str) -> DataFile:
+    """The registry entry of ``file_id``, its download URL replaced where ``urls`` names one
+    (the registry's sha256 stays)."""
+    known = lookup(file_id)
+    url = settings["urls"].get(file_id)
+    return known if url is None else replace(known, url=url, source=None)
 
 
 def run(settings: Mapping[str, Any], ids: list[str]) -> list[Path]:
     """The verified local path of each registry id (cache, then mirrors, then HTTPS)."""
     return [
         fetch(
-            file_id,
+            entry(settings, file_id),
             mirrors=settings["mirrors"],
             cache_dir=Path(settings["cache_dir"]),
             allow_network=settings["allow_network"],
             timeout_s=settings["timeout_s"],
             retries=settings["retries"],
+            url_rewrites=settings["url_rewrites"],
         )
         for file_id in ids
     ]

@@ -186,15 +186,31 @@ def fit_niqe_model(
     return NiqeModel(mu, cov, source or f"fitted on {len(kept)} image(s)")
 
 
+#: the mean and covariance arrays of each layout: the MATLAB release's, BasicSR's .npz
+_LAYOUTS = (("mu_prisparam", "cov_prisparam"), ("mu_pris_param", "cov_pris_param"))
+
+
 def read_niqe_model(path: str | Path) -> NiqeModel:
-    """A model from a MATLAB file with ``mu_prisparam`` (1 x 36) and ``cov_prisparam`` (36 x 36)."""
+    """A model from a MATLAB file with ``mu_prisparam`` (1 x 36) and ``cov_prisparam``
+    (36 x 36), as in the LIVE release, or a NumPy ``.npz`` with ``mu_pris_param`` and
+    ``cov_pris_param``, as BasicSR ships it (the same numbers)."""
     path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such NIQE model file")
     try:
-        data = scipy.io.loadmat(path)
-        mu = np.asarray(data["mu_prisparam"], dtype=np.float64).ravel()
-        cov = np.asarray(data["cov_prisparam"], dtype=np.float64)
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputFileError(path, f"not a NIQE model file ({exc})") from exc
+        if path.suffix == ".npz":
+            with np.load(path) as npz:
+                data = {key: npz[key] for key in npz.files}
+        else:
+            data = scipy.io.loadmat(path)
+        mu_key, cov_key = next(
+            (keys for keys in _LAYOUTS if all(k in data for k in keys)),
+            _LAYOUTS[path.suffix == ".npz"],
+        )
+        mu = np.asarray(data[mu_key], dtype=np.float64).ravel()
+        cov = np.asarray(data[cov_key], dtype=np.float64)
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise InputFileError(path, f"not a NIQE model file ({exc!r})") from exc
     if cov.shape != (mu.size, mu.size):
         raise InputFileError(path, f"covariance {cov.shape} does not match mean ({mu.size},)")
     return NiqeModel(mu, cov, str(path))

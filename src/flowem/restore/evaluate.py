@@ -66,19 +66,21 @@ def mosaic(images: np.ndarray) -> np.ndarray:
     return np.block([tiles[r * cols : (r + 1) * cols] for r in range(rows)])
 
 
-def no_reference_scores(images, pixel_nm: float, em_model: NiqeModel | None) -> dict:
+def no_reference_scores(
+    images, pixel_nm: float, em_model: NiqeModel | None, natural: NiqeModel | None = None
+) -> dict:
     """Scores without ground truth: decorrelation resolution (nm, mean over images) and NIQE
-    with the natural-image model and the EM-fitted model (``niqe``, ``niqe_em``; lower is
-    better). NIQE needs two 96 px blocks: small crops are scored as one mosaic (rows of three,
-    the block statistics then straddle crop borders alike for every method); left out if even
-    the mosaic is too small."""
+    with the natural-image model (``natural``, default: the registry's, fetched) and the
+    EM-fitted model (``niqe``, ``niqe_em``; lower is better). NIQE needs two 96 px blocks:
+    small crops are scored as one mosaic (rows of three, the block statistics then straddle
+    crop borders alike for every method); left out if even the mosaic is too small."""
     images = np.clip(np.asarray(images, dtype=np.float64), *DATA_RANGE)
     decorrelation = [decorrelation_resolution(img, pixel_nm) for img in images]
     found = [d for d in decorrelation if np.isfinite(d)]
     out = {"decorrelation_nm": float(np.mean(found)) if found else None}
     whole = images[0] if min(images.shape[-2:]) >= BLOCK and len(images) == 1 else mosaic(images)
     if (whole.shape[0] // BLOCK) * (whole.shape[1] // BLOCK) >= 2:
-        out["niqe"] = niqe(whole, natural_model(), DATA_RANGE)
+        out["niqe"] = niqe(whole, natural or natural_model(), DATA_RANGE)
         if em_model is not None:
             out["niqe_em"] = niqe(whole, em_model, DATA_RANGE)
     return out

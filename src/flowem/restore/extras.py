@@ -29,7 +29,6 @@ from flowem.restore.stitching import StitchedVelocity, overlap_pixels
 from flowem.restore.tasks import make_task
 from flowem.runtime import torch_generator
 
-
 # What the speed comparison's diffusion arm ran: DPS on the diffusion EM prior (restore_rivals,
 # paper profile), or, without one, DPS through the flow network (a stand-in, labelled as such).
 DIFFUSION_PRIOR_ARM = "diffusion_prior"
@@ -83,7 +82,14 @@ def speed_comparison(restorer, truths: np.ndarray, sampler: SamplerSettings, set
 
 
 def full_slice(
-    restorer, volume, settings: RestoreSettings, sampler, pixel_nm, em_model, outdir: Path
+    restorer,
+    volume,
+    settings: RestoreSettings,
+    sampler,
+    pixel_nm,
+    em_model,
+    outdir: Path,
+    natural: NiqeModel | None = None,
 ) -> dict:
     """One full 512 x 512 slice restored with stitching: scores, seconds and a figure."""
     name = settings.full_slice_task
@@ -107,9 +113,9 @@ def full_slice(
         "seconds": seconds,
         "flow": {
             **mean_scores(truth, flow, pixel_nm),
-            **no_reference_scores(flow, pixel_nm, em_model),
+            **no_reference_scores(flow, pixel_nm, em_model, natural),
         },
-        "ground_truth": no_reference_scores(truth, pixel_nm, em_model),
+        "ground_truth": no_reference_scores(truth, pixel_nm, em_model, natural),
     }
 
 
@@ -123,6 +129,7 @@ def axial_volume(
     device,
     em_model: NiqeModel | None,
     outdir: Path,
+    natural: NiqeModel | None = None,
 ) -> dict:
     """Qualitative axial SR of the real anisotropic held-out volume: xz / yz figures and
     no-reference scores of the xz and yz planes (flow vs linear interpolation in z)."""
@@ -167,6 +174,7 @@ def axial_volume(
     for name, vol in (("flow", flow), ("linear", linear)):
         planes = {"xz": vol[:, mid, :], "yz": vol[:, :, mid]}
         scores[name] = {
-            plane: no_reference_scores(img[None], z_nm, em_model) for plane, img in planes.items()
+            plane: no_reference_scores(img[None], z_nm, em_model, natural)
+            for plane, img in planes.items()
         }
     return {"factor": factor, "shape": list(flow.shape), "seconds": seconds, "scores": scores}

@@ -3,9 +3,12 @@
 Reads ``em/isbi2012_train_volume.tif`` (30 x 512 x 512, uint8, 50 x 4 x 4 nm) through the fetch
 module; slices ``train_slices`` give training patches, ``val_slices`` validation patches (by
 default slices 22-23, the restoration's tuning slices; the restoration test slices 24-29 are
-in neither set). Patches are ``patch`` px squares at random positions, scaled to [-1, 1]
-(``x / 127.5 - 1``), written as float32 MRC stacks with the pixel size in angstrom (4 nm = 40 A),
-ready for ``train-prior``.
+in neither set). Patches are ``patch`` px squares at random positions, each slice normalised
+as ``normalise`` says (:mod:`flowem.restore.normalise`: ``fixed``, the default, scales to [-1, 1]
+by ``x / 127.5 - 1``; ``robust`` maps each slice's median and robust spread to ISBI's; a
+``polarity`` of ``bright`` or ``auto`` inverts bright-membrane slices), written as float32 MRC
+stacks with the pixel size in angstrom (4 nm = 40 A), ready for ``train-prior``. Each slice's
+normalisation statistics go into ``em_patches_config.json``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import numpy as np
 from flowem.command import command_parser, guarded, parse
 from flowem.errors import ConfigError, InputFileError
 from flowem.io import read_tiff, write_mrc
+from flowem.restore.normalise import NORMALISE, POLARITY, Normalisation, fit_normalisation
 from flowem.runtime import rng, setup_logging, write_run_config
-from flowem.settings import check_at_least, from_mapping
+from flowem.settings import check_at_least, check_choice, from_mapping
 
 EM_VOLUME = "em/isbi2012_train_volume.tif"
 PATCH_STREAM = 701
@@ -35,10 +39,14 @@ class PatchSettings:
     n_val: int = 256
     train_slices: list[int] = field(default_factory=lambda: list(range(22)))
     val_slices: list[int] = field(default_factory=lambda: [22, 23])
+    normalise: str = "fixed"  # per slice: "fixed" x / 127.5 - 1, "robust" median / MAD to ISBI's
+    polarity: str = "dark"  # membranes: "dark" as they are, "bright" inverted, "auto" found
 
     def __post_init__(self) -> None:
         check_at_least(self, "em_patches", 8, "patch")
         check_at_least(self, "em_patches", 1, "n_train", "n_val")
+        check_choice(self, "em_patches", "normalise", NORMALISE)
+        check_choice(self, "em_patches", "polarity", POLARITY)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PatchSettings:
@@ -65,6 +73,23 @@ def read_em_volume(path: str | Path | None = None) -> tuple[np.ndarray, tuple[fl
     return to_unit_range(volume), voxel or (50.0, 4.0, 4.0)
 
 
+def normalised_volume(
+    path: str | Path, method: str, polarity: str
+) -> tuple[np.ndarray, tuple[float, float, float], list[Normalisation]]:
+    """The EM volume (D, H, W), each slice normalised by ``method`` with ``polarity``, its
+    voxel size (z, y, x) in nm and each slice's normalisation (``fixed`` of uint8 is exactly
+    :func:`to_unit_range`)."""
+    raw, voxel = read_tiff(path)
+    if raw.ndim != 3:
+        raise InputFileError(path, f"expected a (D, H, W) volume, got shape {raw.shape}")
+    fits = [
+        fit_normalisation(s, method, polarity, source=f"{path} slice {z}")
+        for z, s in enumerate(raw)
+    ]
+    volume = np.stack([fit.apply(s) for fit, s in zip(fits, raw, strict=True)])
+    return volume, voxel or (50.0, 4.0, 4.0), fits
+
+
 def random_patches(
     volume: np.ndarray, slices: list[int], count: int, patch: int, seed: int, stream: int
 ) -> np.ndarray:
@@ -85,9 +110,14 @@ def random_patches(
 
 def run(
     settings: PatchSettings, volume_path: str | Path | None, seed: int
-) -> tuple[dict[str, np.ndarray], float]:
-    """``({"train": patches, "val": patches}, pixel size in A)`` of the EM volume."""
-    volume, voxel_nm = read_em_volume(volume_path)
+) -> tuple[dict[str, np.ndarray], float, list[Normalisation]]:
+    """``({"train": patches, "val": patches}, pixel size in A, each slice's normalisation)``
+    of the EM volume."""
+    if volume_path is None:
+        from flowem.fetch import fetch
+
+        volume_path = fetch(EM_VOLUME)
+    volume, voxel_nm, fits = normalised_volume(volume_path, settings.normalise, settings.polarity)
     splits = {
         "train": (settings.train_slices, settings.n_train, 0),
         "val": (settings.val_slices, settings.n_val, 1),
@@ -96,7 +126,7 @@ def run(
         name: random_patches(volume, slices, count, settings.patch, seed, stream)
         for name, (slices, count, stream) in splits.items()
     }
-    return patches, 10.0 * float(voxel_nm[-1])
+    return patches, 10.0 * float(voxel_nm[-1]), fits
 
 
 @guarded
@@ -108,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     args, params = parse(parser, argv, PatchSettings().to_dict())
     settings = PatchSettings.from_params(params)
     log = setup_logging(args.log, name="flowem.em_patches")
-    patches, pixel_a = run(settings, args.volume, args.seed)
+    patches, pixel_a, fits = run(settings, args.volume, args.seed)
     for path, (name, stack) in zip((args.train, args.val), patches.items(), strict=True):
         write_mrc(path, stack, pixel_a)
         slices = getattr(settings, f"{name}_slices")
         log.info("%s: %d patches of %d px from slices %s", path, len(stack), settings.patch, slices)
     config = {"seed": args.seed, "volume": args.volume or EM_VOLUME, **settings.to_dict()}
+    config["normalisation"] = [fit.to_dict() for fit in fits]  # one per slice of the volume
     write_run_config(Path(args.train).parent, config, name="em_patches_config.json")
     return 0
 

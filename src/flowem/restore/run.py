@@ -23,8 +23,9 @@ niqe_em, decorrelation_nm, n, ci, ci_slices, paired}}}, "flow_row": {task: row},
 "ground_truth": {...}, "speed": {...}}``; intervals: :mod:`flowem.restore.intervals`),
 ``metrics.csv`` (the same as a long table), ``metrics_per_crop.csv`` (every crop's scores),
 ``baseline_params.json`` (chosen hyperparameters; each flow row with every trial),
-``extras.json`` (full-slice and real-volume runs), ``niqe_em_model.mat``, ``figures/<task>.png``
-and ``restore_config.json``.
+``extras.json`` (full-slice and real-volume runs), ``normalisation.json`` (each test
+measurement's normalisation statistics, ``restore.normalise``), ``niqe_em_model.mat``,
+``figures/<task>.png`` and ``restore_config.json``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from tqdm.auto import tqdm
 
 from flowem.command import command_parser, guarded, parse
 from flowem.io import write_json, write_table
-from flowem.metrics import NiqeModel, fit_niqe_model, write_niqe_model
+from flowem.metrics import (
+    NiqeModel,
+    fit_niqe_model,
+    natural_model,
+    read_niqe_model,
+    write_niqe_model,
+)
 from flowem.metrics.niqe import BLOCK
 from flowem.posterior import SamplerSettings
 from flowem.prior.velocity import load_velocity
@@ -65,6 +72,7 @@ from flowem.restore.sampling import (
     Split,
     load_rivals,
     sampled_rows,
+    split_key,
 )
 from flowem.restore.settings import RestoreSettings
 from flowem.restore.tasks import TASKS, Task, make_task
@@ -106,13 +114,14 @@ def run_task(
     settings: RestoreSettings,
     pixel_nm: float,
     em_model: NiqeModel | None,
+    natural: NiqeModel | None = None,
 ) -> TaskResult:
     """Every row of task ``name``: restored, scored per crop, summarised with intervals."""
     task = make_task(name, settings.degradation)
     shape = tuple(test.images.shape[-2:])
     ctx = context_of(task, shape)
-    test_split = Split(test, restorer.measure(task, test.images, 2 * index))
-    val_split = Split(val, restorer.measure(task, val.images, 2 * index + 1))
+    test_split = Split(test, restorer.measure(task, test.images, split_key(index, "test")))
+    val_split = Split(val, restorer.measure(task, val.images, split_key(index, "val")))
     results, chosen, samplers, seconds, subsets = sampled_rows(
         index, task, restorer, rivals, test_split, val_split, settings
     )
@@ -140,7 +149,7 @@ def run_task(
         rows = per_crop[per_crop["method"] == method]
         scores[method] = {
             **{k: float(rows[k].mean()) for k in ("psnr", "ssim", "frc_nm")},
-            **no_reference_scores(images, pixel_nm, em_model),
+            **no_reference_scores(images, pixel_nm, em_model, natural),
             **intervals[method],
         }
     classical = [m for m in results if m in BASELINES[task_kind(name)]]
@@ -174,6 +183,7 @@ class Restoration:
     per_crop: pd.DataFrame
     chosen: dict[str, Any]
     extras: dict[str, Any]
+    normalisation: dict[str, Any]  # per task, each test measurement's (restore.normalise)
 
 
 def run(
@@ -184,10 +194,14 @@ def run(
     outdir: Path,
     supervised: list[str | Path] = (),
     diffusion_model: str | Path | None = None,
+    niqe_model: str | Path | None = None,
 ) -> Restoration:
     """Every task of ``settings`` on the EM volume with the prior ``model`` (and the rivals
-    given); the figures (and the EM NIQE model) are written into ``outdir`` as they are made."""
+    given); the figures (and the EM NIQE model) are written into ``outdir`` as they are made.
+    ``niqe_model``: the natural-image NIQE model file (.mat or .npz; default: the registry's,
+    fetched), read before anything is computed."""
     log = logging.getLogger("flowem.restore")
+    natural = read_niqe_model(niqe_model) if niqe_model is not None else natural_model()
     device = pick_device(settings.device)
     prior = load_velocity(model, device)
     rivals = load_rivals(settings, seed, device, supervised, diffusion_model)
@@ -208,7 +222,16 @@ def run(
     for name in tqdm(settings.tasks, desc="tasks"):
         tic = time.perf_counter()
         done[name] = result = run_task(
-            TASKS.index(name), name, restorer, rivals, test, val, settings, pixel_nm, em_model
+            TASKS.index(name),
+            name,
+            restorer,
+            rivals,
+            test,
+            val,
+            settings,
+            pixel_nm,
+            em_model,
+            natural,
         )
         plot_panels(outdir / "figures" / f"{name}.png", result.panels, name)
         log.info(
@@ -224,7 +247,7 @@ def run(
     metrics: dict[str, Any] = {
         "tasks": {name: result.scores for name, result in done.items()},
         "flow_row": {name: result.flow_row for name, result in done.items()},
-        "ground_truth": no_reference_scores(test.images, pixel_nm, em_model),
+        "ground_truth": no_reference_scores(test.images, pixel_nm, em_model, natural),
     }
     if settings.speed:
         speed_task = done.get(settings.speed_task)
@@ -247,6 +270,7 @@ def run(
             pixel_nm,
             em_model,
             outdir,
+            natural,
         )
     if settings.axial_volume_factor > 1:
         extras["axial_volume"] = axial_volume(
@@ -259,11 +283,17 @@ def run(
             device,
             em_model,
             outdir,
+            natural,
         )
         log.info("axial volume: %s", extras["axial_volume"]["scores"])
     per_crop = pd.concat([result.per_crop for result in done.values()], ignore_index=True)
     chosen = {name: result.chosen for name, result in done.items()}
-    return Restoration(metrics, per_crop, chosen, extras)
+    normalisation = {
+        "method": settings.normalise,
+        "polarity": settings.polarity,
+        "tasks": {name: restorer.test_normalisations(name, test, settings) for name in done},
+    }
+    return Restoration(metrics, per_crop, chosen, extras, normalisation)
 
 
 @guarded
@@ -280,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="MODEL",
         help="supervised networks from train-supervised (.pt, one per task): the supervised row",
+    )
+    parser.add_argument(
+        "--niqe-model",
+        default=None,
+        help="natural-image NIQE model (.mat as the LIVE release, or BasicSR's .npz); "
+        "default: fetch niqe/modelparameters.mat",
     )
     parser.add_argument(
         "--diffusion-model",
@@ -301,17 +337,20 @@ def main(argv: list[str] | None = None) -> int:
         outdir,
         supervised=args.supervised,
         diffusion_model=args.diffusion_model,
+        niqe_model=args.niqe_model,
     )
     write_json(outdir / "metrics.json", result.metrics)
     write_table(outdir / "metrics.csv", metrics_rows(result.metrics["tasks"]))
     write_table(outdir / "metrics_per_crop.csv", result.per_crop)
     write_json(outdir / "baseline_params.json", result.chosen)  # flow rows: every trial
     write_json(outdir / "extras.json", result.extras)
+    write_json(outdir / "normalisation.json", result.normalisation)
     config = {
         "model": args.model,
         "volume": args.volume,
         "supervised": args.supervised,
         "diffusion_model": args.diffusion_model,
+        "niqe_model": args.niqe_model,
         "seed": args.seed,
         **settings.to_dict(),
     }

@@ -21,14 +21,20 @@ from flowem.posterior import SamplerSettings, sample
 from flowem.prior.velocity import PriorVelocity, load_velocity
 from flowem.restore.crops import Crops
 from flowem.restore.evaluate import mean_psnr
+from flowem.restore.normalise import Normalisation, fit_normalisation, is_identity
 from flowem.restore.settings import RestoreSettings
 from flowem.restore.stitching import StitchedVelocity, overlap_pixels
-from flowem.restore.tasks import Task
+from flowem.restore.tasks import TASKS, Task, make_task
 from flowem.restore.tuning import row_sampler, tune_sampler
 from flowem.runtime import torch_generator
 
 MEASURE_STREAM, NOISE_STREAM, FRESH_STREAM = 711, 712, 713
 SUPERVISED, DIFFUSION = "supervised", "diffusion_dps"
+
+
+def split_key(index: int, split: str) -> int:
+    """The measurement stream of task number ``index``'s ``"test"`` or ``"val"`` crops."""
+    return 2 * index + (split == "val")
 
 
 def measure(task: Task, clean: np.ndarray, seed: int, key: int) -> torch.Tensor:
@@ -48,6 +54,31 @@ class Restorer:
     def measure(self, task: Task, clean: np.ndarray, key: int) -> torch.Tensor:
         return measure(task, clean, self.seed, key)
 
+    def normalisations(
+        self, task: Task, y: torch.Tensor, settings: RestoreSettings, shape: tuple[int, int]
+    ) -> list[Normalisation]:
+        """Each measurement's normalisation (``settings.normalise``, ``settings.polarity``),
+        its spread corrected for the task's noise (data units); ``shape``: the restoration's."""
+        factor = (shape[0] / y.shape[-2], shape[1] / y.shape[-1])  # measured px / prior px
+        return [
+            fit_normalisation(
+                m, settings.normalise, settings.polarity, task.noise.std, pixel_factor=factor
+            )
+            for m in y.numpy()[:, 0]
+        ]
+
+    def test_normalisations(
+        self, name: str, test: Crops, settings: RestoreSettings
+    ) -> list[dict[str, Any]]:
+        """Each test crop's measurement normalisation in task ``name`` (as restored), with
+        the crop's number."""
+        task = make_task(name, settings.degradation)
+        y = self.measure(task, test.images, split_key(TASKS.index(name), "test"))
+        fits = self.normalisations(task, y, settings, tuple(test.images.shape[-2:]))
+        return [
+            {"crop": int(c), **f.to_dict()} for c, f in zip(test.table["crop"], fits, strict=True)
+        ]
+
     def restore(
         self,
         task: Task,
@@ -60,26 +91,54 @@ class Restorer:
     ) -> np.ndarray:
         """Restorations (N, H, W) in data units: the mean of ``samples`` (default
         ``settings.samples_per_image``) posterior samples per measurement, each from one
-        global noise image; all of them in one batch."""
+        global noise image. Without normalisation (``fixed``, ``dark``: the data as they are)
+        all of them in one batch; else each measurement normalised by its own statistics,
+        restored with the noise std in normalised units and mapped back."""
+        count = samples or settings.samples_per_image
+        generator = torch_generator(self.seed, NOISE_STREAM, key)
+        noise = torch.randn((len(y) * count, 1, *shape), generator=generator)
+        fresh = torch_generator(self.seed, FRESH_STREAM, key)
+        if is_identity(settings.normalise, settings.polarity, np.dtype(np.float32)):
+            y_rep = y.repeat_interleave(count, dim=0)
+            out = self.sample(task, y_rep, noise, sampler, settings, fresh, task.noise.std)
+            return out.reshape(len(y), count, *shape).mean(dim=1).numpy()
+        images = []
+        for i, fit in enumerate(self.normalisations(task, y, settings, shape)):
+            y_norm = torch.from_numpy(fit.apply(y[i : i + 1].numpy()))
+            y_rep = y_norm.repeat_interleave(count, dim=0)
+            sigma = fit.normalised_std(task.noise.std)
+            out = self.sample(
+                task, y_rep, noise[i * count : (i + 1) * count], sampler, settings, fresh, sigma
+            )
+            images.append(fit.invert(out.mean(dim=0).numpy()))
+        return np.stack(images).astype(np.float32)
+
+    def sample(
+        self,
+        task: Task,
+        y: torch.Tensor,
+        noise: torch.Tensor,
+        sampler: SamplerSettings,
+        settings: RestoreSettings,
+        generator: torch.Generator,
+        noise_std: float,
+    ) -> torch.Tensor:
+        """One posterior sample per item of ``y`` (B, 1, h, w) from ``noise`` (B, 1, H, W),
+        with the prior stitched over the image; (B, H, W) on the CPU, float32."""
         prior = self.prior
         overlap = overlap_pixels(prior.patch, settings.overlap_fraction)
         velocity = StitchedVelocity(prior, prior.patch, overlap, settings.batch_size)
-        count = samples or settings.samples_per_image
-        y_rep = y.repeat_interleave(count, dim=0)
-        generator = torch_generator(self.seed, NOISE_STREAM, key)
-        noise = torch.randn((len(y_rep), 1, *shape), generator=generator)
         out = sample(
             velocity,
             noise.to(self.device),
             task.operator,
-            y_rep.to(self.device),
+            y.to(self.device),
             sampler,
-            torch_generator(self.seed, FRESH_STREAM, key),
+            generator,
             scale=prior.scale,
-            noise_std=task.noise.std,
+            noise_std=noise_std,
         )
-        out = out.float().cpu().reshape(len(y), count, *shape).mean(dim=1)
-        return out.numpy()
+        return out.float().cpu()[:, 0]
 
 
 @dataclass

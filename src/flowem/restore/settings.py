@@ -1,7 +1,8 @@
 """Parameters of the ``restore`` command (the ``restore`` config section, ``--params`` JSON).
 
 Defaults are the default profile (2 CPUs, the whole stage in a few minutes); unknown keys are
-an error. ``sampler`` and ``degradation`` are nested sections.
+an error. ``sampler``, ``degradation`` and ``user`` (the ``restore-image`` command's) are nested
+sections.
 """
 
 from __future__ import annotations
@@ -11,16 +12,45 @@ from typing import Any
 
 from flowem.posterior import SamplerSettings
 from flowem.posterior.settings import METHODS
+from flowem.restore.normalise import NORMALISE, POLARITY
 from flowem.restore.tasks import TASKS, DegradationSettings
 from flowem.restore.tuning import check_tune
 from flowem.settings import (
     check_at_least,
     check_choice,
     check_interval,
+    check_positive,
     from_mapping,
     reject_unknown,
     require,
 )
+
+USER_TASKS = ("denoise", "sr2", "sr3", "sr4", "deblur")
+
+
+@dataclass(frozen=True)
+class UserImageSettings:
+    """``restore-image``: one user's TIFF/MRC restored with the EM prior (``restore.user``)."""
+
+    task: str = "denoise"
+    normalise: str = "robust"  # per image: median / robust spread to ISBI's (restore.normalise)
+    polarity: str = "auto"  # membranes: found from the image; "dark" / "bright" to say so
+    #: measurement noise std in the image's grey levels, on the prior's pixel grid (after
+    #: resampling); None: estimated from the image (wavelet median estimator)
+    noise_sigma: float | None = None
+    pixel_nm: float | None = None  # the image's pixel size; None: from its header
+    prior_pixel_nm: float = 4.0  # the prior's training pixel size (ISBI 2012: 4 nm)
+
+    def __post_init__(self) -> None:
+        section = "restore.user"
+        check_choice(self, section, "task", USER_TASKS)
+        check_choice(self, section, "normalise", NORMALISE)
+        check_choice(self, section, "polarity", POLARITY)
+        check_positive(self, section, "prior_pixel_nm")
+        if self.pixel_nm is not None:
+            check_positive(self, section, "pixel_nm")
+        if self.noise_sigma is not None:
+            check_at_least(self, section, 0, "noise_sigma")
 
 
 @dataclass(frozen=True)
@@ -56,8 +86,17 @@ class RestoreSettings:
     axial_volume_factor: int = 4  # real volume: 50 nm -> 50/4 nm in z (paper 12); 0: skip
     axial_volume_crop: int = 32
     device: str = "auto"
+    #: the flow rows' intensities: "fixed" the data as they are (x / 127.5 - 1), "robust" each
+    #: measurement's median / robust spread to ISBI's (flowem.restore.normalise), then back
+    normalise: str = "fixed"
+    polarity: str = "dark"  # membranes: "dark" as they are, "bright" inverted, "auto" found
+    user: UserImageSettings = field(default_factory=UserImageSettings)
 
     def __post_init__(self) -> None:
+        if isinstance(self.user, dict):
+            object.__setattr__(
+                self, "user", from_mapping(UserImageSettings, self.user, "restore.user")
+            )
         if isinstance(self.sampler, dict):
             object.__setattr__(
                 self, "sampler", from_mapping(SamplerSettings, self.sampler, "restore.sampler")
@@ -84,6 +123,8 @@ class RestoreSettings:
         in_plane = tuple(task for task in TASKS if task != "axial")
         check_choice(self, "restore", "speed_task", in_plane)
         check_choice(self, "restore", "full_slice_task", (None, *in_plane))
+        check_choice(self, "restore", "normalise", NORMALISE)
+        check_choice(self, "restore", "polarity", POLARITY)
         check_tune(self.tune)
         if self.tune:
             for method in self.flow_methods:
@@ -101,4 +142,5 @@ class RestoreSettings:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["sampler"], out["degradation"] = asdict(self.sampler), asdict(self.degradation)
+        out["user"] = asdict(self.user)
         return out

@@ -1,5 +1,8 @@
 # Input and params functions of the restoration stage (rules/restore.smk).
 
+#: the natural-image NIQE model in the cache (rule fetch_niqe_model)
+NIQE_MODEL = f"{CACHE}/{config['data']['niqe_model']}"
+
 
 def em_patch_params() -> str:
     """The patch settings; the volume itself arrives as the rule's input."""
@@ -43,3 +46,18 @@ RESTORE_COLUMNS = {
     "lr": "sampler.lr",
     "eta": "sampler.eta",
 }
+
+
+#: where restore_image finds a user's image: user/<name>.<suffix>, one of these suffixes
+USER_IMAGE_SUFFIXES = ("tif", "tiff", "mrc", "mrcs", "map")
+
+
+def user_image(wildcards) -> str:
+    """The user's image ``user/<name>.<suffix>`` (the first suffix that exists)."""
+    for suffix in USER_IMAGE_SUFFIXES:
+        path = Path("user") / f"{wildcards.name}.{suffix}"
+        if path.exists():
+            return str(path)
+    raise ValueError(
+        f"restore_image: no user/{wildcards.name}.<{'|'.join(USER_IMAGE_SUFFIXES)}> to restore"
+    )
