@@ -59,7 +59,8 @@ def snakemake(
         str(workdir),
         *args,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    # a whole-DAG run takes 4 min on 2 idle cores; the limit only catches a hang
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
