@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/flowdps.smk"
 include: "workflow/rules/restore.smk"
+include: "workflow/rules/generalist.smk"
 include: "workflow/rules/sip.smk"
 include: "workflow/rules/report.smk"
 

@@ -85,3 +85,14 @@ def toy_pdb(tmp_path: Path) -> Path:
     path = tmp_path / "toy.pdb"
     path.write_text(toy_pdb_text())
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small convolutions run far faster on one thread than on a contended pool."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

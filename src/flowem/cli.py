@@ -34,6 +34,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "flowem.restore.user_image",
         "restore a user's own TIFF/MRC image with the EM prior (any size, range, pixel size)",
     ),
+    "em-corpus": (
+        "flowem.restore.corpus",
+        "EM training patches across microscopes, balanced per data set (generalist prior)",
+    ),
+    "restore-generalist": (
+        "flowem.restore.generalist",
+        "the corpus prior restoring each EM data set (in-domain or left out)",
+    ),
+    "generalist-table": (
+        "flowem.restore.generalist_table",
+        "join restore-generalist runs into results/restore/generalist.json",
+    ),
     "train-supervised": (
         "flowem.restore.supervised",
         "a supervised restoration network for one task (the prior's rival; resumes)",

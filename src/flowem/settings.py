@@ -194,6 +194,11 @@ SECTIONS: tuple[Section, ...] = (
         filled_in={"prior_molecule": None},
     ),
     Section("em_patches", ("flowem.restore.patches:PatchSettings",), workflow_keys=("volume",)),
+    Section(
+        "em_corpus",
+        ("flowem.restore.corpus:CorpusSettings",),
+        workflow_keys=("leave_one_out", "in_default"),
+    ),
     Section("restore", ("flowem.restore.settings:RestoreSettings",)),
     Section("restore.sampler", ("flowem.restore.settings:RestoreSettings.sampler",)),
     Section("restore.degradation", ("flowem.restore.settings:RestoreSettings.degradation",)),

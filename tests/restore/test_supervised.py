@@ -45,12 +45,7 @@ def smooth_volume(depth: int, size: int, seed: int) -> np.ndarray:
     return np.round(127.5 + 110 * smooth).astype(np.uint8)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -89,6 +89,8 @@ def test_every_rule_with_a_command_has_a_cluster_request(tmp_path):
         "ablation_flowdps",
         "ablation_specimen",
         "restore_rivals",
+        "generalist",
+        "generalist_loo",
     }
     assert rules - targets == set(cluster_requests()), "CLUSTER_REQUESTS and the rules differ"
 

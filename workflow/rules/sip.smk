@@ -45,6 +45,12 @@ rule sip_summary:
             subcategory="summary",
         ),
         json=f"{RESULTS}/sip/summary.json",
+        methods=report(
+            f"{RESULTS}/sip/methods.csv",
+            caption="../report/sip_methods.rst",
+            category="SIP",
+            subcategory="summary",
+        ),
     log:
         f"{LOGS}/sip_summary.log",
     benchmark:

@@ -32,8 +32,11 @@ def entry(settings: Mapping[str, Any], file_id: str) -> DataFile:
     return known if url is None else replace(known, url=url, source=None)
 
 
-def run(settings: Mapping[str, Any], ids: list[str]) -> list[Path]:
-    """The verified local path of each registry id (cache, then mirrors, then HTTPS)."""
+def run(
+    settings: Mapping[str, Any], ids: list[str], accept_restriction: bool = False
+) -> list[Path]:
+    """The verified local path of each registry id (cache, then mirrors, then HTTPS); a file
+    with a licence restriction only with ``accept_restriction``."""
     return [
         fetch(
             entry(settings, file_id),
@@ -43,6 +46,7 @@ def run(settings: Mapping[str, Any], ids: list[str]) -> list[Path]:
             timeout_s=settings["timeout_s"],
             retries=settings["retries"],
             url_rewrites=settings["url_rewrites"],
+            accept_restriction=accept_restriction,
         )
         for file_id in ids
     ]

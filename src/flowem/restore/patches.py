@@ -13,6 +13,7 @@ normalisation statistics go into ``em_patches_config.json``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,17 +95,32 @@ def random_patches(
     volume: np.ndarray, slices: list[int], count: int, patch: int, seed: int, stream: int
 ) -> np.ndarray:
     """``count`` patches of ``patch`` px from ``slices``, uniform over slices and positions."""
-    depth, height, width = volume.shape
-    if any(not 0 <= s < depth for s in slices) or not slices:
-        raise ConfigError(f"slices {slices} must be a non-empty list within [0, {depth})")
-    if patch > min(height, width):
+    return section_patches(volume, slices, count, patch, rng(seed, PATCH_STREAM, stream))
+
+
+def section_patches(
+    sections: Sequence[np.ndarray], indices: list[int], count: int, patch: int, gen
+) -> np.ndarray:
+    """``count`` patches of ``patch`` px from the 2D ``sections`` at ``indices`` (the slices of
+    a volume, or images of different shapes), uniform over those sections and, in each, over
+    positions; drawn from the numpy generator ``gen``."""
+    depth = len(sections)
+    if any(not 0 <= s < depth for s in indices) or not indices:
+        raise ConfigError(f"slices {indices} must be a non-empty list within [0, {depth})")
+    shapes = np.array([sections[s].shape[-2:] for s in range(depth)])
+    small = [s for s in indices if patch > shapes[s].min()]
+    if small:
+        height, width = shapes[small[0]]
         raise ConfigError(f"patch {patch} is larger than the slices ({height} x {width})")
-    gen = rng(seed, PATCH_STREAM, stream)
-    which = gen.choice(np.asarray(slices), size=count)
-    rows = gen.integers(0, height - patch + 1, size=count)
-    cols = gen.integers(0, width - patch + 1, size=count)
+    which = gen.choice(np.asarray(indices), size=count)
+    # one array bound per draw: the same numbers as a scalar bound where all shapes agree
+    rows = gen.integers(0, shapes[which, 0] - patch + 1)
+    cols = gen.integers(0, shapes[which, 1] - patch + 1)
     return np.stack(
-        [volume[s, r : r + patch, c : c + patch] for s, r, c in zip(which, rows, cols, strict=True)]
+        [
+            sections[s][r : r + patch, c : c + patch]
+            for s, r, c in zip(which, rows, cols, strict=True)
+        ]
     ).astype(np.float32)
 
 

@@ -128,3 +128,23 @@ def image_pca(path: str | Path, images: dict[str, np.ndarray], title: str) -> Pa
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def method_marginals(
+    path: str | Path, draws: dict[str, np.ndarray], true: np.ndarray, names: list[str]
+) -> Path:
+    """Per-parameter marginals of every method's recovered law beside the true law's draws
+    (one panel per parameter, one line per method; shared bins per panel)."""
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4))
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        pooled = np.concatenate([true[:, i], *(v[:, i] for v in draws.values())])
+        low, high = np.quantile(pooled, [0.005, 0.995])
+        bins = np.linspace(low, high, 41)
+        ax.hist(true[:, i], bins=bins, density=True, color="0.85", label="true")
+        for method, values in draws.items():
+            ax.hist(values[:, i], bins=bins, density=True, histtype="step", lw=1.3, label=method)
+        ax.set_xlabel(names[i])
+        ax.set_ylabel("density")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle("recovered marginals per method (same observed images)")
+    return _save(fig, path)

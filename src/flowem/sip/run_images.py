@@ -10,71 +10,19 @@ import pandas as pd
 import torch
 
 from flowem.io import write_table
-from flowem.metrics.energy import energy_distance
 from flowem.physics.rotations import random_rotations
 from flowem.runtime import rng, torch_generator
 from flowem.sip import figures
 from flowem.sip.baseline import DiscreteStates, fit_discrete_states
 from flowem.sip.experiments import Experiment, build_experiment
-from flowem.sip.flow import FlowResult, run_flow
-from flowem.sip.losses import SampleLoss, make_loss
+from flowem.sip.losses import make_loss
+from flowem.sip.methods import MethodRun, method_rows, observed_poses, run_method
 from flowem.sip.noise_floor import energy_noise_floor
-from flowem.sip.settings import FlowSettings
+from flowem.sip.settings import FlowSettings, ImageSettings
+from flowem.sip.simulation import fit_flow, simulate, to_tensor
+from flowem.sip.simulation import reported_energy as _energy
 
-
-def to_tensor(values: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(values), dtype=torch.float32)
-
-
-@torch.no_grad()
-def simulate(exp: Experiment, theta: np.ndarray, gen: torch.Generator, batch: int = 256):
-    """Noisy data of parameters ``theta`` (one fresh omega each), in batches, as a tensor."""
-    return torch.cat(
-        [
-            exp.forward(to_tensor(chunk), gen)
-            for chunk in np.array_split(theta, max(1, len(theta) // batch))
-        ]
-    )
-
-
-def _energy(a, b, chunk_size: int = 512) -> float:
-    """Reported squared energy distance: the unbiased U-statistic (SPEC section 7), so sets of
-    different sizes from one law score 0 on average; float64 for parameters, float32 (GEMM)
-    for images. (Training may use either estimator: ``sip.loss``.)"""
-    a, b = torch.as_tensor(a), torch.as_tensor(b)
-    dtype = torch.float64 if a.reshape(len(a), -1).shape[1] <= 16 else torch.float32
-    with torch.no_grad():
-        distance = energy_distance(a.to(dtype), b.to(dtype), chunk_size=chunk_size, unbiased=True)
-        return float(distance)
-
-
-def fit_flow(
-    exp: Experiment,
-    s: FlowSettings,
-    initial: np.ndarray,
-    observed: torch.Tensor,
-    loss: SampleLoss,
-    generator: torch.Generator,
-    monitor,
-    progress: bool,
-    desc: str,
-) -> FlowResult:
-    """The particle flow of ``exp`` from ``initial`` with the rate, length, minibatch and
-    logging of ``s``."""
-    return run_flow(
-        to_tensor(initial),
-        exp.forward,
-        observed,
-        loss,
-        lr=s.lr,
-        iterations=s.iterations,
-        generator=generator,
-        batch_size=s.batch_size,
-        log_every=s.log_every,
-        monitor=monitor,
-        progress=progress,
-        desc=desc,
-    )
+__all__ = ["fit_baseline", "fit_flow", "particles_table", "run_images", "simulate", "to_tensor"]
 
 
 def fit_baseline(
@@ -162,7 +110,24 @@ def run_images(
         "image_energy_distance_final": _energy(simulate(exp, baseline_draws, gen), observed),
         "seconds": round(states.seconds, 3),
     }
+    assert isinstance(s, ImageSettings)
+    runs = [
+        MethodRun(s.loss, final, result.seconds, result.iterations,
+                  image_energy=metrics["image_energy_distance_final"]),
+        MethodRun("dto", baseline_draws, states.seconds, s.baseline_iterations,
+                  image_energy=metrics["baseline"]["image_energy_distance_final"]),
+    ]  # fmt: skip
+    poses = observed_poses(exp, theta_true, torch_generator(seed, 2))
+    runs += [run_method(m, exp, s, observed, initial, poses, seed, progress)
+             for m in s.methods if m != s.loss]  # fmt: skip
+    metrics["methods"] = method_rows(runs, exp, s, observed, reference, seed)
+    write_table(outdir / "methods.csv", pd.DataFrame(metrics["methods"]))
+    for run in runs[2:]:  # training curves: critic's Wasserstein estimate, ELBO, loss
+        write_table(outdir / f"history_{run.method}.csv", pd.DataFrame(run.history))
     names = exp.param_names
+    figures.method_marginals(
+        outdir / "method_marginals.png", {r.method: r.draws for r in runs}, theta_true, names
+    )
     write_table(outdir / "particles.csv", particles_table(final, names))
     write_table(outdir / "particles_initial.csv", particles_table(initial, names))
     write_table(outdir / "true_parameters.csv", particles_table(theta_true, names))

@@ -21,6 +21,9 @@ from flowem.settings import (
 from flowem.sip.losses import LOSS_NAMES
 
 EXPERIMENTS = ("1d", "nanocluster", "protein")
+#: the methods an image experiment can compare beside its main flow: particle flows of each
+#: loss, the WGAN-GP critic on the particles or on a generator network, the amortised VAE
+METHOD_NAMES = (*LOSS_NAMES, "critic", "generator", "vae")
 T = TypeVar("T", bound="FlowSettings")
 
 
@@ -116,7 +119,57 @@ class OneDSettings(FlowSettings):
 
 
 @dataclass(frozen=True)
-class NanoclusterSettings(FlowSettings):
+class ImageSettings(FlowSettings):
+    """The image experiments' method comparison (issue 19): ``methods`` run on the same
+    observed images as the main flow and the baseline, each with its own stated budget.
+
+    ``critic`` / ``generator``: ``adversarial_iterations`` generator steps, each after
+    ``n_critic`` critic steps (WGAN-GP, penalty weight ``gp_weight``) on minibatches of
+    ``adversarial_batch_size``; the generator's Adam rate ``adversarial_lr`` is in units of the
+    initial law's spread per parameter (``generator_lr``: the network's weights); the
+    recovered law is the generator's weight average (decay ``adversarial_average``).
+    ``vae``: ``vae_iterations`` Adam steps on the ELBO.
+    The critic and the encoder average-pool images by ``critic_pool`` first. Parameter-space
+    intervals: ``bootstrap_replicates`` bootstrap resamples of both sets.
+
+    Default budgets fit about 25 CPU-seconds per experiment (the nanocluster's: 60 generator
+    steps of 3 critic steps on 16 x 16 pooled images, 300 VAE steps); ``config/paper.yaml``
+    sets the paper-scale ones."""
+
+    methods: list[str] = field(default_factory=lambda: ["critic", "generator", "vae"])
+    adversarial_iterations: int = 60
+    n_critic: int = 3
+    gp_weight: float = 10.0
+    adversarial_batch_size: int = 32
+    adversarial_lr: float = 0.05
+    critic_lr: float = 0.001
+    critic_channels: int = 8
+    critic_pool: int = 8
+    #: decay of the generator's weight average, the recovered law (0: the last iterate)
+    adversarial_average: float = 0.9
+    generator_hidden: int = 64
+    #: Adam rate of the generator network's weights
+    generator_lr: float = 0.003
+    vae_iterations: int = 300
+    vae_lr: float = 0.003
+    vae_batch_size: int = 64
+    bootstrap_replicates: int = 200
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bad = [name for name in self.methods if name not in METHOD_NAMES]
+        require(not bad, "sip", f"methods must be among {METHOD_NAMES}, got {bad}")
+        counts = ("n_critic", "adversarial_batch_size", "critic_channels", "critic_pool")
+        check_at_least(self, "sip", 1, *counts, "generator_hidden", "vae_batch_size")
+        check_at_least(self, "sip", 0, "adversarial_iterations", "vae_iterations")
+        check_at_least(self, "sip", 2, "bootstrap_replicates")
+        rates = ("adversarial_lr", "generator_lr", "critic_lr", "vae_lr")
+        check_positive(self, "sip", "gp_weight", *rates)
+        require(0 <= self.adversarial_average < 1, "sip", "adversarial_average must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class NanoclusterSettings(ImageSettings):
     """Four-atom nanocluster: n = 1000 images, 3,000 iterations, energy distance (the paper's).
 
     A flow iteration costs about ``N (N + M)`` image dot products (the GEMMs of the energy
@@ -141,7 +194,7 @@ class NanoclusterSettings(FlowSettings):
 
 
 @dataclass(frozen=True)
-class ProteinSettings(FlowSettings):
+class ProteinSettings(ImageSettings):
     """Hsp90 normal modes (paper: 3,000 images, 9 x 10^4 iterations).
 
     The default's 128 particles against 128-image minibatches for 60 iterations: with 32
@@ -169,6 +222,13 @@ class ProteinSettings(FlowSettings):
     baseline_iterations: int = 30
     baseline_batch_size: int = 64
     pca_images: int = 300
+    # a protein simulation costs ~30x a nanocluster one (1,227 atoms per image): the default
+    # budgets are token ones (about 20 CPU-seconds for the three methods), pooled to 32 x 32
+    critic_pool: int = 2
+    adversarial_iterations: int = 15
+    adversarial_batch_size: int = 16
+    vae_iterations: int = 60
+    vae_batch_size: int = 16
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -7,6 +7,11 @@ floor (mean and std of the distance between two samples of the true law at the s
 the sample sizes. 1D: W1 of the particles to a large true-law sample, per loss. Nanocluster and
 protein: squared unbiased energy distance in parameter space (particles against a fresh
 true-law sample) and in image space (simulated images of the particles against the observed).
+
+``methods.csv`` (and ``summary.json``'s ``methods``): the image experiments' method comparison
+(issue 19), one row per method: the main flow, the discrete baseline (``dto``) and each of
+``sip.<experiment>.methods``, with the parameter-space distance and its bootstrap interval, the
+image-space distance, iterations, seconds and whether the method was given poses.
 """
 
 from __future__ import annotations
@@ -102,6 +107,33 @@ def rows_images(experiment: str, metrics: dict[str, Any]) -> list[dict[str, Any]
     return rows
 
 
+#: columns of the method comparison (``methods.csv``), one row per method and experiment
+METHOD_COLUMNS = (
+    "experiment", "method", "family", "needs_poses", "param_energy_distance",
+    "param_energy_low", "param_energy_high", "image_energy_distance", "n_samples",
+    "n_reference", "iterations", "seconds",
+)  # fmt: skip
+METHOD_DEFINITIONS = {
+    "param_energy_distance": f"{ENERGY} of n_samples draws of the method's recovered law "
+    "against a fresh true-law sample (n_reference)",
+    "param_energy_low/high": "95% percentile bootstrap interval (both sets resampled, pairs of "
+    "copies of one point left out)",
+    "image_energy_distance": f"{ENERGY} of fresh simulated images of the draws against the "
+    "observed images",
+    "needs_poses": "the method was given each observed image's true rotation (the VAE, as "
+    "CryoDRGN takes poses from a consensus refinement; the others get none)",
+    "seconds": "training seconds of the method (its budget: iterations)",
+}
+
+
+def method_rows(experiment: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The method comparison rows of an image run (none for 1D or a run without them)."""
+    return [
+        {"experiment": experiment, **{k: row.get(k) for k in METHOD_COLUMNS[1:]}}
+        for row in metrics.get("methods", [])
+    ]
+
+
 def experiment_of(path: str | Path) -> str:
     """The experiment a metrics file belongs to: its folder's name."""
     name = Path(path).parent.name
@@ -112,14 +144,21 @@ def experiment_of(path: str | Path) -> str:
 
 def run(paths: list[str]) -> list[dict[str, Any]]:
     """The summary rows of the runs whose ``metrics.json`` are ``paths``."""
+    return run_all(paths)[0]
+
+
+def run_all(paths: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The summary rows and the method comparison rows of the runs at ``paths``."""
     rows: list[dict[str, Any]] = []
+    methods: list[dict[str, Any]] = []
     for path in paths:
         experiment, metrics = experiment_of(path), read_json(path)
         try:
             rows += rows_1d(metrics) if experiment == "1d" else rows_images(experiment, metrics)
-        except (KeyError, TypeError) as exc:
+            methods += method_rows(experiment, metrics)
+        except (KeyError, TypeError, AttributeError) as exc:
             raise InputFileError(path, f"not a sip-fit metrics file: missing {exc}") from exc
-    return rows
+    return rows, methods
 
 
 @guarded
@@ -128,11 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("metrics", nargs="+", help="metrics.json of each sip-fit run")
     args, _ = parse(parser, argv)
     log = setup_logging(args.log)
-    rows = run(args.metrics)
+    rows, methods = run_all(args.metrics)
     outdir = Path(args.outdir)
     table = pd.DataFrame(rows)
     write_table(outdir / "summary.csv", table)
-    write_json(outdir / "summary.json", {"definitions": DEFINITIONS, "rows": rows})
+    write_table(outdir / "methods.csv", pd.DataFrame(methods, columns=list(METHOD_COLUMNS)))
+    definitions = {**DEFINITIONS, "methods": METHOD_DEFINITIONS}
+    write_json(
+        outdir / "summary.json", {"definitions": definitions, "rows": rows, "methods": methods}
+    )
     write_run_config(outdir, {"stage": "sip", "metrics": args.metrics})
     log.info("SIP summary:\n%s", table.to_string(index=False))
     return 0

@@ -71,6 +71,15 @@ CLUSTER_REQUESTS = {
     "restore_with_rivals": Request(cpus=8, mem_mb=8000, runtime=480, gpus=1),
     # one user image (flowem restore-image): restore's sampler on a single measurement
     "restore_image": Request(cpus=4, mem_mb=8000, runtime=60, gpus=1),
+    # the generalist prior (rules/generalist.smk): the corpus (~0.3 GB of sections + the
+    # paper's 60,000 patches of 128 px, 4 GB), train_prior's EM U-Net, restore's sampler
+    "em_corpus": Request(cpus=1, mem_mb=8000, runtime=20),
+    "train_generalist": Request(
+        cpus=8, mem_mb=32000, runtime=2880, gpus=config["prior"]["gpus"]
+    ),
+    "evaluate_generalist": Request(cpus=8, mem_mb=8000, runtime=480, gpus=1),
+    "generalist_table": Request(cpus=1, mem_mb=1000, runtime=5),
+    "generalist_loo_table": Request(cpus=1, mem_mb=1000, runtime=5),
     # one process of train_prior's EM U-Net: smoke 3.7 GB + CUDA runtime
     "train_supervised": Request(cpus=4, mem_mb=10000, runtime=1440, gpus=1),
     # kept: the smoke runs SIP at cut counts (0.6 GB), not at the paper's

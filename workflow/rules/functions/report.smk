@@ -29,6 +29,7 @@ def stage_targets() -> list[str]:
         *real_particle_targets(),
         *expand(rules.sample_prior.output.metrics, kind=["phase", "em"]),
         rules.restore.output.metrics,
+        *generalist_targets(),
         *flowdps_targets(),
         *sip_targets(),
     ]
