@@ -155,6 +155,27 @@ def test_sip_verdict_from_the_summary_table():
     assert F.sip({"protein": {"param_energy_distance_initial": 3.0}}).verdict == F.UNKNOWN
 
 
+def test_sip_method_comparison_is_computed_from_the_summary():
+    rows = rows_images("protein", protein_metrics(final=0.015))
+    methods = [
+        {"experiment": "nanocluster", "method": "energy", "needs_poses": False,
+         "param_energy_distance": 0.02, "param_energy_low": -0.01, "param_energy_high": 0.05},
+        {"experiment": "nanocluster", "method": "vae", "needs_poses": True,
+         "param_energy_distance": 0.3, "param_energy_low": 0.2, "param_energy_high": 0.4},
+    ]  # fmt: skip
+    found = F.sip({}, {"rows": rows, "methods": methods})
+    assert "energy 0.020 [-0.010, 0.050], vae 0.300 [0.200, 0.400] (given poses)" in found.sentence
+    assert "closest: energy" in found.sentence
+    panel = found.panels[-1]
+    assert panel.x == ["energy", "vae"] and panel.low == [-0.01, 0.2]
+    assert panel.highlight == "energy"
+    methods[1]["param_energy_distance"] = 0.001  # the VAE now closest: the sentence follows
+    again = F.sip({}, {"rows": rows, "methods": methods})
+    assert "vae 0.001" in again.sentence and "closest: vae" in again.sentence
+    assert again.verdict == found.verdict  # the verdict judges the flow alone
+    assert "Every method" not in F.sip({}, {"rows": rows}).sentence  # no comparison, no text
+
+
 def test_prior_verdict_follows_the_ratio():
     good = F.prior_quality({"phase": {"energy_distance_ratio": 1.8}, "em": None})
     bad = F.prior_quality({"phase": {"energy_distance_ratio": 4.2}})

@@ -97,6 +97,53 @@ def sip_rows(experiments: Mapping[str, Mapping], summary: Any = None) -> list[di
     return rows
 
 
+def method_rows(summary: Any) -> list[Mapping]:
+    """The method comparison of ``sip/summary.json`` (``methods``: flow, DTO baseline, critic,
+    generator, VAE, ... per image experiment; :mod:`flowem.sip.summary`), else none."""
+    rows = summary.get("methods") if isinstance(summary, Mapping) else None
+    return [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+
+
+def _methods_sentence_and_panels(rows: list[Mapping]) -> tuple[str, list[Panel]]:
+    """Per experiment: every method's parameter-space distance with its interval (a sentence
+    naming the closest method, and one bar panel)."""
+    sentences, panels = [], []
+    for experiment in dict.fromkeys(str(r.get("experiment", "?")) for r in rows):
+        mine = [r for r in rows if str(r.get("experiment", "?")) == experiment]
+        mine = [r for r in mine if not math.isnan(number(r.get("param_energy_distance")))]
+        if not mine:
+            continue
+        best = min(mine, key=lambda r: number(r["param_energy_distance"]))
+        sentences.append(
+            f"{experiment}: "
+            + ", ".join(
+                f"{r.get('method')} {fmt(r['param_energy_distance'], 3)} "
+                f"[{fmt(r.get('param_energy_low'), 3)}, {fmt(r.get('param_energy_high'), 3)}]"
+                + (" (given poses)" if r.get("needs_poses") else "")
+                for r in mine
+            )
+            + f"; closest: {best.get('method')}"
+        )
+        panels.append(
+            Panel(
+                f"{experiment}: methods, parameter energy distance",
+                "squared energy distance (unbiased)",
+                [str(r.get("method")) for r in mine],
+                [number(r["param_energy_distance"]) for r in mine],
+                [number(r.get("param_energy_low")) for r in mine],
+                [number(r.get("param_energy_high")) for r in mine],
+                highlight=str(best.get("method")),
+            )
+        )
+    if not sentences:
+        return "", []
+    text = (
+        " Every method on the same images, parameter-space distance to the true law "
+        "[95% bootstrap interval]: " + "; ".join(sentences) + "."
+    )
+    return text, panels
+
+
 def sip(
     experiments: Mapping[str, Mapping] | None, summary: Any = None, figures: list[Path] = ()
 ) -> Finding:
@@ -130,6 +177,8 @@ def sip(
         + (f" (short of the target: {', '.join(failed)})" if failed else "")
         + "."
     )
+    methods_text, methods_panels = _methods_sentence_and_panels(method_rows(summary))
+    sentence += methods_text
     panels = [
         Panel(
             f"{r['experiment']}: {r['quantity']}",
@@ -140,7 +189,7 @@ def sip(
             reference=r["paper"] if r["paper"] is not None else None,
         )
         for r in rows
-    ]
+    ] + methods_panels
     criterion = (
         f"final < initial; where a noise floor is given, final within {WITHIN_NOISE_STD:g} floor "
         "stds of it; 1D W1 < 0.2 (" + SIP_PAPER_SOURCE + ")"
