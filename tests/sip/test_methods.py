@@ -114,3 +114,27 @@ def test_protein_methods_are_rows_and_only_the_vae_gets_poses(tmp_path):
     assert list(table["method"]) == expected and set(table["experiment"]) == {"protein"}
     assert len(pd.read_csv(tmp_path / "summary.csv")) == 2  # the existing table is unchanged
     assert read_json(tmp_path / "summary.json")["methods"] == table.to_dict("records")
+
+
+def test_critic_as_the_main_loss_is_the_critic_methods_run(tmp_path):
+    """``loss: critic`` makes the WGAN-GP particles the main run: its particles and distances
+    are exactly the critic row of a run that compares the critic beside the energy flow (the
+    streams of a method depend on (seed, method) alone); 1D has no critic."""
+    nano = {"grid_size": 16, "n_observed": 60, "n_particles": 20, "iterations": 5,
+            "baseline_states": 2, "baseline_iterations": 2, **BUDGET}  # fmt: skip
+    beside = _fit(tmp_path / "beside", "nanocluster", {**nano, "methods": ["critic"]})
+    main = _fit(tmp_path / "main", "nanocluster", {**nano, "loss": "critic", "methods": []})
+    rows = {r["method"]: r for r in read_json(beside / "metrics.json")["methods"]}
+    metrics = read_json(main / "metrics.json")
+    assert metrics["loss"] == "critic" and [r["method"] for r in metrics["methods"]] == [
+        "critic", "dto"]  # fmt: skip
+    critic = rows["critic"]
+    assert metrics["param_energy_distance_final"] == pytest.approx(
+        critic["param_energy_distance"], rel=1e-9)  # fmt: skip
+    assert metrics["iterations"] == critic["iterations"] == 4
+    particles = pd.read_csv(main / "particles.csv")
+    initial = pd.read_csv(main / "particles_initial.csv")
+    assert not np.allclose(particles.to_numpy(), initial.to_numpy())  # the critic moved them
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        settings_for("1d", {"loss": "critic"})
+    settings_for("protein", {"loss": "generator"})

@@ -15,8 +15,8 @@ from flowem.runtime import rng, torch_generator
 from flowem.sip import figures
 from flowem.sip.baseline import DiscreteStates, fit_discrete_states
 from flowem.sip.experiments import Experiment, build_experiment
-from flowem.sip.losses import make_loss
-from flowem.sip.methods import MethodRun, method_rows, observed_poses, run_method
+from flowem.sip.losses import LOSS_NAMES, make_loss
+from flowem.sip.methods import FAMILIES, MethodRun, method_rows, observed_poses, run_method
 from flowem.sip.noise_floor import energy_noise_floor
 from flowem.sip.settings import FlowSettings, ImageSettings
 from flowem.sip.simulation import fit_flow, simulate, to_tensor
@@ -66,14 +66,21 @@ def run_images(
     # parameter distances: against a fresh true-law sample of the observed set's size, not the
     # draws behind the observations the flow fits
     reference = exp.true_sampler(s.n_observed, rng(seed, 10))
-    monitor = lambda th: {"param_energy": _energy(th.double(), reference)}  # noqa: E731
-    loss_fn = make_loss(s.loss, s.kernel_bandwidth, chunk_size=s.chunk_size)
-    flow_gen, desc = torch_generator(seed, 4), f"sip {name} {s.loss}"
-    result = fit_flow(exp, s, initial, observed, loss_fn, flow_gen, monitor, progress, desc)
-    final = result.particles.numpy()
+    poses = observed_poses(exp, theta_true, torch_generator(seed, 2))
+    if s.loss in LOSS_NAMES:
+        monitor = lambda th: {"param_energy": _energy(th.double(), reference)}  # noqa: E731
+        loss_fn = make_loss(s.loss, s.kernel_bandwidth, chunk_size=s.chunk_size)
+        flow_gen, desc = torch_generator(seed, 4), f"sip {name} {s.loss}"
+        flow = fit_flow(exp, s, initial, observed, loss_fn, flow_gen, monitor, progress, desc)
+        result = MethodRun(s.loss, flow.particles.numpy(), flow.seconds, flow.iterations,
+                           history=flow.history)  # fmt: skip
+    else:  # critic / generator: the adversarial method is the main run
+        result = run_method(s.loss, exp, s, observed, initial, poses, seed, progress)
+    final = result.draws
     gen = torch_generator(seed, 7)
     metrics: dict[str, Any] = {
         "loss": s.loss,
+        "family": FAMILIES.get(s.loss, s.loss),
         # reported distances: unbiased squared energy distance between these sample sizes
         "distance_estimator": "unbiased squared energy distance",
         "distance_sample_sizes": {"particles": s.n_particles, "true_law": s.n_observed},
@@ -111,13 +118,12 @@ def run_images(
         "seconds": round(states.seconds, 3),
     }
     assert isinstance(s, ImageSettings)
+    result.image_energy = metrics["image_energy_distance_final"]
     runs = [
-        MethodRun(s.loss, final, result.seconds, result.iterations,
-                  image_energy=metrics["image_energy_distance_final"]),
+        result,
         MethodRun("dto", baseline_draws, states.seconds, s.baseline_iterations,
                   image_energy=metrics["baseline"]["image_energy_distance_final"]),
     ]  # fmt: skip
-    poses = observed_poses(exp, theta_true, torch_generator(seed, 2))
     runs += [run_method(m, exp, s, observed, initial, poses, seed, progress)
              for m in s.methods if m != s.loss]  # fmt: skip
     metrics["methods"] = method_rows(runs, exp, s, observed, reference, seed)

@@ -8,7 +8,7 @@ rates or bandwidths are a :class:`ConfigError`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from flowem.errors import ConfigError
 from flowem.settings import (
@@ -24,6 +24,9 @@ EXPERIMENTS = ("1d", "nanocluster", "protein")
 #: the methods an image experiment can compare beside its main flow: particle flows of each
 #: loss, the WGAN-GP critic on the particles or on a generator network, the amortised VAE
 METHOD_NAMES = (*LOSS_NAMES, "critic", "generator", "vae")
+#: an image experiment's main ``loss``: a particle flow's loss, or the adversarial (WGAN-GP)
+#: critic on the particles or on a generator network
+IMAGE_LOSSES = (*LOSS_NAMES, "critic", "generator")
 T = TypeVar("T", bound="FlowSettings")
 
 
@@ -47,9 +50,11 @@ class FlowSettings:
     baseline_iterations: int = 300
     baseline_lr: float = 0.05
     device: str = "cpu"
+    #: the values ``loss`` may take
+    LOSSES: ClassVar[tuple[str, ...]] = LOSS_NAMES
 
     def __post_init__(self) -> None:
-        check_choice(self, "sip", "loss", LOSS_NAMES)
+        check_choice(self, "sip", "loss", self.LOSSES)
         if isinstance(self.bandwidth, str):
             require(
                 self.bandwidth == "auto",
@@ -136,6 +141,7 @@ class ImageSettings(FlowSettings):
     steps of 3 critic steps on 16 x 16 pooled images, 300 VAE steps); ``config/paper.yaml``
     sets the paper-scale ones."""
 
+    LOSSES: ClassVar[tuple[str, ...]] = IMAGE_LOSSES
     methods: list[str] = field(default_factory=lambda: ["critic", "generator", "vae"])
     adversarial_iterations: int = 60
     n_critic: int = 3
